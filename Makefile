@@ -1,0 +1,41 @@
+# Two entry points: `make demo` (the main job) and `make test` (the whole test suite).
+# Both create .venv when missing and install what they need; torch is pinned to the
+# CPU wheel through constraints.txt so a fresh environment never pulls the CUDA build.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+WHEELS := $(wildcard /opt/wheels)
+PIP    := $(BIN)/python -m pip install --quiet --constraint constraints.txt $(if $(WHEELS),--find-links $(WHEELS))
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# The main job's dependencies (core package).
+$(VENV)/.installed-demo: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) -e .
+	@touch $@
+
+# Everything, plus the test tools and the system packages tests use.
+$(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) -e ".[all,dev]"
+	@touch $@
+
+demo: $(VENV)/.installed-demo
+	$(BIN)/robustlaw demo
+
+test: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
+
+bench: $(VENV)/.installed-test
+	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,38 @@
+"""The ``robustlaw`` command line: thin commands, each a call into the library."""
+
+from __future__ import annotations
+
+import typer
+
+from robustlaw import __version__
+from robustlaw.cli.bound import bound
+from robustlaw.cli.demo import demo
+
+app = typer.Typer(
+    name="robustlaw",
+    help="The law of robustness: theory, data, fitting and certified Lipschitz constants.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"robustlaw {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """The law of robustness: theory, data, fitting and certified Lipschitz constants."""
+
+
+app.command()(bound)
+app.command()(demo)
+
+__all__ = ["app"]
