@@ -23,10 +23,18 @@ $(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
 	$(PIP) -e ".[all,dev]"
 	@touch $@
 
+# Headless Chromium renders the HTML report in the browser test (Debian package).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+.PHONY: system-deps
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing chromium (Debian package) for the report's browser test"; \
+		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+
 demo: $(VENV)/.installed-demo
 	$(BIN)/robustlaw demo
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test system-deps
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/python -m pytest
 
