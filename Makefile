@@ -35,12 +35,12 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/robustlaw demo
 
 test: $(VENV)/.installed-test system-deps
-	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff check src tests $(wildcard bench examples)
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests bench examples
-	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/ruff check src tests $(wildcard bench examples)
+	$(BIN)/ruff format --check src tests $(wildcard bench examples)
 
 bench: $(VENV)/.installed-test
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
