@@ -1,17 +1,46 @@
 """robustlaw: the law of robustness, computed, tested and measured.
 
-The public surface is small; submodules hold the implementations:
+The public surface is small; subpackages hold the implementations:
 
-- :mod:`robustlaw.theory` — closed-form laws with the papers' exact constants.
+- :mod:`robustlaw.theory` — closed-form laws with the papers' exact constants;
+- :mod:`robustlaw.data` — isoperimetric samplers, label models, real data, geometry;
+- :mod:`robustlaw.models` — families of networks in one set of tensors, constructions;
+- :func:`fit`, :func:`smoothest_fit` — batched training to a target;
+- :mod:`robustlaw.lipschitz` — certified lower, upper and exact Lipschitz constants;
+- :mod:`robustlaw.sweep` — experiment specs, executors, the results store;
+- :mod:`robustlaw.analysis` — power-law fits, verdicts, plots, the HTML report
+  (imported on first use: it pulls in matplotlib).
 """
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
-from robustlaw import theory
+from robustlaw import data, lipschitz, models, sweep, theory
+from robustlaw.fitting import BelowNoise, Interpolate, fit, smoothest_fit
 
 try:
     __version__ = version("robustlaw")
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__", "theory"]
+
+def __getattr__(name: str) -> Any:
+    if name == "analysis":
+        return import_module("robustlaw.analysis")
+    raise AttributeError(f"module 'robustlaw' has no attribute {name!r}")
+
+
+__all__ = [
+    "BelowNoise",
+    "Interpolate",
+    "__version__",
+    "analysis",
+    "data",
+    "fit",
+    "lipschitz",
+    "models",
+    "smoothest_fit",
+    "sweep",
+    "theory",
+]

@@ -6,7 +6,11 @@ import typer
 
 from robustlaw import __version__
 from robustlaw.cli.bound import bound
+from robustlaw.cli.data import data_app
 from robustlaw.cli.demo import demo
+from robustlaw.cli.lipschitz import lipschitz
+from robustlaw.cli.report import report
+from robustlaw.cli.sweep import app as sweep_app
 
 app = typer.Typer(
     name="robustlaw",
@@ -34,5 +38,9 @@ def main(
 
 app.command()(bound)
 app.command()(demo)
+app.command()(lipschitz)
+app.command()(report)
+app.add_typer(data_app, name="data")
+app.add_typer(sweep_app, name="sweep")
 
 __all__ = ["app"]

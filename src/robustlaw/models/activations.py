@@ -8,18 +8,23 @@ methods need). Adding an activation is one :class:`Activation` and one registry 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 __all__ = [
     "ACTIVATIONS",
     "Activation",
+    "Polynomial",
     "get_activation",
+    "hermite_coefficients",
     "module_for",
     "name_of_module",
+    "polynomial_activation",
     "register_activation",
 ]
 
@@ -155,11 +160,23 @@ for _activation in (
 
 
 def get_activation(name: str | Activation) -> Activation:
-    """Look an activation up by name (an :class:`Activation` passes through)."""
+    """Look an activation up by name (an :class:`Activation` passes through).
+
+    Polynomials of any degree q >= 1 are created on first use: ``"poly<q>"`` (t^q) and
+    ``"hermite<q>"`` (normalized Hermite polynomial), see :func:`polynomial_activation`.
+    """
     if isinstance(name, Activation):
         return name
+    if isinstance(name, str) and name not in ACTIVATIONS:
+        match = _POLYNOMIAL_NAME.fullmatch(name)
+        if match is not None and int(match.group(2)) >= 1:
+            kind = "monomial" if match.group(1) == "poly" else "hermite"
+            return polynomial_activation(int(match.group(2)), kind)
     if not isinstance(name, str) or name not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+        raise ValueError(
+            f"activation must be one of {sorted(ACTIVATIONS)} (or 'poly<q>' / 'hermite<q>' "
+            f"with q >= 1), got {name!r}"
+        )
     return ACTIVATIONS[name]
 
 
@@ -191,7 +208,118 @@ def name_of_module(module: nn.Module) -> str | None:
         return "leaky_relu" if module.negative_slope == LEAKY_SLOPE else None
     if isinstance(module, nn.GELU) and module.approximate != "none":
         return None
+    if isinstance(module, Polynomial):
+        known = ACTIVATIONS.get(module.name)
+        if known is None:
+            match = _POLYNOMIAL_NAME.fullmatch(module.name)
+            known = None if match is None else get_activation(module.name)
+        if known is None:
+            return None
+        expected = _POLYNOMIAL_COEFFICIENTS[known.name]
+        coefficients = module.coefficients.detach().cpu().to(torch.float64).numpy()
+        same = len(coefficients) == len(expected) and np.allclose(
+            coefficients, expected, rtol=1e-12, atol=0.0
+        )
+        return known.name if same else None
     for cls, name in _MODULE_NAMES:
         if type(module) is cls:
             return name
     return None
+
+
+# --------------------------------------------------------------------------- polynomials
+
+_POLYNOMIAL_NAME = re.compile(r"(poly|hermite)(\d+)")
+_POLYNOMIAL_COEFFICIENTS: dict[str, np.ndarray] = {}
+
+
+def hermite_coefficients(q: int) -> np.ndarray:
+    """Monomial coefficients (c_0, ..., c_q) of the normalized Hermite polynomial h_q.
+
+    h_q = He_q / sqrt(q!), with He_q the probabilists' Hermite polynomial
+    (He_0 = 1, He_1 = t, He_{j+1} = t He_j - j He_{j-1}); the h_q are orthonormal under
+    N(0, 1), the basis in which [BLN, Section 5] expands polynomial activations.
+    """
+    if isinstance(q, bool) or not isinstance(q, int | np.integer) or q < 0:
+        raise ValueError(f"q must be a non-negative integer, got {q!r}")
+    previous, current = np.zeros(1), np.ones(1)  # He_{-1} = 0, He_0 = 1
+    for j in range(int(q)):
+        nxt = np.zeros(j + 2)
+        nxt[1:] = current  # t * He_j
+        nxt[: len(previous)] -= j * previous
+        previous, current = current, nxt
+    return current / math.sqrt(math.factorial(int(q)))
+
+
+def _horner(coefficients: Tensor, t: Tensor) -> Tensor:
+    out = torch.full_like(t, float(coefficients[-1]))
+    for c in reversed(coefficients[:-1].tolist()):
+        out = out * t + c
+    return out
+
+
+class Polynomial(nn.Module):
+    """psi(t) = sum_j c_j t^j as a module (registry name in ``name``)."""
+
+    def __init__(self, coefficients: Sequence[float] | np.ndarray, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.register_buffer(
+            "coefficients", torch.as_tensor(np.asarray(coefficients, dtype=np.float64))
+        )
+
+    def forward(self, t: Tensor) -> Tensor:
+        return _horner(self.coefficients.to(t.dtype), t)
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}"
+
+
+def polynomial_activation(q: int, kind: str = "monomial") -> Activation:
+    """The degree-q polynomial activation, registered on first use.
+
+    Parameters
+    ----------
+    q : int
+        Degree, q >= 1.
+    kind : {"monomial", "hermite"}
+        ``"monomial"``: psi(t) = t^q, registry name ``"poly<q>"``.
+        ``"hermite"``: psi = h_q, the normalized Hermite polynomial
+        (:func:`hermite_coefficients`), registry name ``"hermite<q>"``.
+
+    Lip(psi) is 1 for q = 1 and ``math.inf`` for q >= 2 (psi' unbounded on R); polynomial
+    activations are the case [BLN] prove the two-layer law for when n ~ d^q.
+    """
+    if isinstance(q, bool) or not isinstance(q, int | np.integer) or q < 1:
+        raise ValueError(f"q must be an integer >= 1, got {q!r}")
+    if kind not in ("monomial", "hermite"):
+        raise ValueError(f"kind must be 'monomial' or 'hermite', got {kind!r}")
+    q = int(q)
+    name = f"poly{q}" if kind == "monomial" else f"hermite{q}"
+    if name in ACTIVATIONS:
+        return ACTIVATIONS[name]
+    if kind == "monomial":
+        coefficients = np.zeros(q + 1)
+        coefficients[q] = 1.0
+    else:
+        coefficients = hermite_coefficients(q)
+    slope = np.arange(1, q + 1) * coefficients[1:]
+    c = torch.as_tensor(coefficients)
+    dc = torch.as_tensor(slope)
+    lipschitz = abs(float(slope[0])) if q == 1 else math.inf
+    _POLYNOMIAL_COEFFICIENTS[name] = coefficients
+    return register_activation(
+        Activation(
+            name,
+            lambda t, c=c: _horner(c, t),
+            lambda t, dc=dc: _horner(dc, t),
+            lipschitz,
+            False,
+            lambda coefficients=coefficients, name=name: Polynomial(coefficients, name),
+        )
+    )
+
+
+for _q in range(1, 5):
+    polynomial_activation(_q, "monomial")
+    polynomial_activation(_q, "hermite")

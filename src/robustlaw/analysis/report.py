@@ -1,0 +1,635 @@
+"""One self-contained HTML report of a sweep: figures, fits, verdicts, specs, versions, timings.
+
+The page opens offline: figures are embedded as base64 PNG, the style sheet is inline, and a
+Content-Security-Policy forbids loading anything that is not part of the page. Every text
+that comes from records, specs or meta is escaped (:func:`html.escape`). The figures are also
+written next to the page as PNG and PDF (``figures/``) for papers.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import math
+import platform
+import re
+from collections.abc import Callable, Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from robustlaw.analysis import plots
+from robustlaw.analysis.tables import (
+    QUANTITY_LABELS,
+    heatmap_table,
+    numeric_column,
+    seed_summary,
+    smoothest_fits,
+    validate_records,
+)
+from robustlaw.analysis.verdicts import (
+    RANGE_RULES,
+    RELATIONS,
+    Relation,
+    Verdict,
+    assess,
+    in_fit_range,
+    law_values,
+)
+
+__all__ = ["REPORT_NAME", "build_report"]
+
+#: File name of the report inside ``out_dir``.
+REPORT_NAME = "report.html"
+
+#: Experiments in the order the report shows them (others follow, sorted).
+EXPERIMENT_ORDER = ("two_layer_law", "universal_law", "rf_ntk", "real_data", "constructions")
+
+#: Figures are drawn for a relation only when it was tested on at most this many groups.
+MAX_GROUPS_PER_FIGURE = 6
+
+_X_LABELS = {
+    "n_over_k": "n/k (samples per neuron)",
+    "width": "k (neurons)",
+    "n": "n (samples)",
+    "p": "p (parameters)",
+    "d_eff": "d (intrinsic dimension when recorded)",
+}
+
+_CSP = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+    "base-uri 'none'; form-action 'none'"
+)
+
+_STYLE = """
+body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; margin: 2em auto;
+       max-width: 72em; padding: 0 1em; color: #222; line-height: 1.4; }
+h1 { font-size: 1.6em; }
+h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
+h3 { margin-top: 1.5em; }
+table { border-collapse: collapse; margin: .8em 0; font-size: .85em; }
+th, td { border: 1px solid #ccc; padding: .25em .5em; vertical-align: top; text-align: left; }
+th { background: #f2f2f2; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.consistent { background: #e3f4e3; } .inconsistent { background: #fbe1e1; }
+.insufficient { background: #f4f1de; }
+figure { display: inline-block; margin: .5em 1em 1em 0; vertical-align: top; max-width: 34em; }
+figure img { width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { font-size: .85em; color: #444; }
+pre { background: #f7f7f7; padding: .8em; overflow-x: auto; font-size: .85em; }
+.note { color: #555; font-size: .9em; }
+details { margin: .5em 0 1em; }
+"""
+
+
+def _e(value: Any) -> str:
+    """Escape any value for HTML text or attribute content."""
+    return html.escape(str(value), quote=True)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(number):
+        return "—"
+    if math.isinf(number):
+        return "∞" if number > 0 else "−∞"
+    return f"{number:.{digits}g}"
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", str(text)).strip("-").lower()
+    return slug[:60] or "x"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], numeric: set[int] = frozenset()):
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = []
+    for row in rows:
+        cells = []
+        for i, value in enumerate(row):
+            if isinstance(value, _Raw):
+                cells.append(value.html)
+            else:
+                css = ' class="num"' if i in numeric else ""
+                cells.append(f"<td{css}>{_e(value)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+class _Raw:
+    """A table cell whose HTML was built (and escaped) by the caller."""
+
+    def __init__(self, html_text: str) -> None:
+        self.html = html_text
+
+
+# --------------------------------------------------------------------------- figures
+
+
+class _Figures:
+    """Saves (PNG and PDF) and embeds the figures of the report."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.stems: set[str] = set()
+
+    def add(self, fig, name: str, caption: str) -> str:
+        stem, i = _slug(name), 1
+        while stem in self.stems:  # distinct names may share a slug
+            i += 1
+            stem = f"{_slug(name)}-{i}"
+        self.stems.add(stem)
+        paths = plots.save_figure(fig, self.directory / stem, formats=("png", "pdf"))
+        data = base64.b64encode(paths["png"].read_bytes()).decode("ascii")
+        files = ", ".join(p.name for p in paths.values())
+        return (
+            f'<figure><img src="data:image/png;base64,{data}" alt="{_e(caption)}">'
+            f"<figcaption>{_e(caption)} <span class='note'>(files: {_e(files)})</span>"
+            "</figcaption></figure>"
+        )
+
+
+def _reference(cells: pd.DataFrame, x: str, law: str, label: str) -> plots.Reference | None:
+    inside = cells.loc[cells["in_range"]] if "in_range" in cells.columns else cells
+    if inside.empty:
+        return None
+    values = law_values(inside, law)["heuristic"].to_numpy(dtype=float)
+    xs = numeric_column(inside, x).to_numpy()
+    ok = np.isfinite(xs) & np.isfinite(values)
+    if ok.sum() < 2:
+        return None
+    order = np.argsort(xs[ok])
+    return xs[ok][order], values[ok][order], label
+
+
+def _varying_columns(groups: Sequence[Verdict]) -> list[str]:
+    if not groups:
+        return []
+    names = [name for name, _ in groups[0].group]
+    varying = []
+    for i, name in enumerate(names):
+        if len({str(v.group[i][1]) for v in groups}) > 1:
+            varying.append(name)
+    return varying
+
+
+def _relation_figure(
+    figures: _Figures, experiment: str, relation: Relation, cells: pd.DataFrame, verdicts
+) -> str:
+    tested = [v for v in verdicts if v.relation == relation.name]
+    if not tested or relation.quantities == ("sensitivity",):
+        return ""  # sensitivities have their own figure
+    groups: dict[tuple, list[Verdict]] = {}
+    for verdict in tested:
+        groups.setdefault(verdict.group, []).append(verdict)
+    if len(groups) > MAX_GROUPS_PER_FIGURE:
+        return (
+            f"<p class='note'>{_e(relation.name)}: {len(groups)} groups tested; "
+            "see the table (no figure for more than "
+            f"{MAX_GROUPS_PER_FIGURE} groups).</p>"
+        )
+    firsts = [members[0] for members in groups.values()]
+    varying = _varying_columns(firsts)
+    mask = pd.Series(False, index=cells.index)
+    references = []
+    for group in groups:
+        sel = pd.Series(True, index=cells.index)
+        for name, value in group:
+            column = cells[name]
+            sel &= column.isna() if pd.isna(value) else column.eq(value)
+        mask |= sel
+        if len(groups) <= 3:
+            ref = _reference(cells.loc[sel], relation.x, relation.law, "")
+            if ref is not None:
+                formula = tested[0].law_formula
+                suffix = ", ".join(f"{n}={_fmt(v)}" for n, v in group if n in varying)
+                label = f"{formula} ({tested[0].law})" + (f", {suffix}" if suffix else "")
+                references.append((ref[0], ref[1], label))
+    subset = cells.loc[mask].copy()
+    hue = None
+    if varying:
+        subset["group"] = subset[varying].astype(str).agg(", ".join, axis=1)
+        hue = "group" if len(varying) > 1 else varying[0]
+    fits = []
+    if len(groups) == 1:
+        fits = [(v.quantity, v.fit) for v in tested if v.fit is not None and v.fit.has_interval]
+    fig = plots.plot_lipschitz_scaling(
+        subset,
+        x=relation.x,
+        x_label=_X_LABELS.get(relation.x, relation.x_label),
+        hue=hue,
+        fits=fits,
+        references=references,
+    )
+    caption = (
+        f"{relation.name}: bars from the lower bound (value at a witness) to the certified "
+        f"upper bound of the smoothest fitted member per configuration and seed; dots: exact "
+        f"values; faded: outside the fit range; grey lines: the law's scaling"
+        + ("; coloured lines and bands: fits with their pointwise confidence bands" if fits else "")
+        + "."
+    )
+    return figures.add(fig, f"{experiment}-{relation.name}", caption)
+
+
+def _experiment_figures(
+    figures: _Figures,
+    experiment: str,
+    cells: pd.DataFrame,
+    members: pd.DataFrame,
+    verdicts: Sequence[Verdict],
+) -> list[str]:
+    out = []
+    for relation in RELATIONS:
+        if relation.experiment == experiment:
+            block = _relation_figure(figures, experiment, relation, cells, verdicts)
+            if block:
+                out.append(block)
+    if experiment == "two_layer_law":
+        if {"n", "width"} <= set(cells.columns) and min(cells[["n", "width"]].nunique()) >= 2:
+            grid = heatmap_table(cells, "lip_upper")
+            fig = plots.plot_lipschitz_heatmap(grid)
+            out.append(
+                figures.add(
+                    fig,
+                    f"{experiment}-heatmap",
+                    "Smallest fitting Lipschitz constant over (n, k): certified upper bound of "
+                    "the smoothest fitted member, median over seeds; ×: +∞ (no member fits); "
+                    "blank: not run.",
+                )
+            )
+        if {"n", "d", "width", "train_mse"} <= set(members.columns):
+            noise = numeric_column(members, "noise_level").dropna().unique()
+            fig = plots.plot_fit_quality(
+                members, noise_level=float(noise[0]) if len(noise) == 1 else None
+            )
+            out.append(
+                figures.add(
+                    fig,
+                    f"{experiment}-fit-quality",
+                    "Training MSE vs width k per n; dotted: the memorization threshold k = n/d.",
+                )
+            )
+    if experiment == "rf_ntk" and {"family", "activation", "p"} <= set(cells.columns):
+        summary = seed_summary(cells, ["family", "activation", "p"], "sensitivity")
+        references = []
+        if {"n", "p"} <= set(cells.columns) and max(cells[["n", "d_eff"]].nunique()) == 1:
+            ref = _reference(cells, "p", "universal", "√(n·d/p) (universal law [BS])")
+            if ref is not None:
+                references.append(ref)
+        fig = plots.plot_sensitivity(summary, references=references)
+        out.append(
+            figures.add(
+                fig,
+                f"{experiment}-sensitivity",
+                "Sensitivity √d·‖∇f(z)‖ at test points (an estimate, not a certified bound) vs "
+                "p: median over seeds with the interquartile band; colour: activation; line "
+                "style: family.",
+            )
+        )
+    if experiment == "constructions" and {"family", "width"} <= set(cells.columns):
+        fig = plots.plot_constructions(cells)
+        out.append(
+            figures.add(
+                fig,
+                f"{experiment}-lipschitz",
+                "Explicit constructions: Lipschitz bounds (bars: lower bound to certified upper "
+                "bound; dots: exact) vs number of neurons k.",
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _verdict_rows(verdicts: Sequence[Verdict]) -> str:
+    rows = []
+    for v in verdicts:
+        css = {"consistent": "consistent", "inconsistent": "inconsistent"}.get(
+            v.verdict, "insufficient"
+        )
+        fit = v.fit
+        rows.append(
+            [
+                v.relation,
+                v.group_text,
+                v.quantity_label,
+                _Raw(f'<td class="{css}">{_e(v.verdict)}</td>'),
+                v.statement,
+                f"{v.law_formula} ({v.law})",
+                f"{_fmt(v.rigorous_slope)} "
+                f"({'applies' if v.rigorous_applies else 'hypothesis fails'})",
+                f"[{_fmt(v.x_range[0], 6)}, {_fmt(v.x_range[1], 6)}]",
+                _fmt(fit.n_seeds if fit else None),
+                _fmt(fit.expected_coverage if fit else None, 2),
+                f"{v.n_used} / {v.n_in_range} / {v.n_cells}",
+                _fmt(v.gap_median),
+                "; ".join([*([v.reason] if v.reason else []), *v.notes]) or "—",
+            ]
+        )
+    headers = [
+        "relation",
+        "fixed",
+        "quantity",
+        "verdict",
+        "statement",
+        "law",
+        "Theorem 3 local slope",
+        "x range",
+        "seeds",
+        "≈ true coverage",
+        "points used / in range / cells",
+        "median upper/lower",
+        "reasons and notes",
+    ]
+    return _table(headers, rows, numeric={8, 9, 11})
+
+
+def _exp(value: float) -> float:
+    return math.exp(value) if math.isfinite(value) else math.nan
+
+
+def _fit_rows(verdicts: Sequence[Verdict]) -> str:
+    rows = []
+    for v in verdicts:
+        fit = v.fit
+        if fit is None:
+            continue
+        rows.append(
+            [
+                v.relation,
+                v.group_text,
+                v.quantity_label,
+                _fmt(fit.slope, 4),
+                f"[{_fmt(fit.slope_ci[0], 4)}, {_fmt(fit.slope_ci[1], 4)}]",
+                _fmt(fit.prefactor, 4),
+                "[{}, {}]".format(*(_fmt(_exp(b), 4) for b in fit.intercept_ci)),
+                _fmt(fit.r_squared, 3),
+                fit.n_seeds,
+                fit.n_points,
+                f"[{_fmt(fit.x_min, 6)}, {_fmt(fit.x_max, 6)}]",
+                f"{fit.method} ({100 * fit.confidence_level:g}%, {fit.n_resamples} resamples)",
+                _fmt(fit.expected_coverage, 2),
+                fit.method_reason or "—",
+            ]
+        )
+    if not rows:
+        return "<p class='note'>No fits.</p>"
+    headers = [
+        "relation",
+        "fixed",
+        "quantity",
+        "slope",
+        "slope CI",
+        "prefactor C",
+        "prefactor CI",
+        "R² (log-log, points)",
+        "seeds",
+        "points",
+        "x range",
+        "interval",
+        "≈ true coverage with these seeds",
+        "why not BCa",
+    ]
+    return _table(headers, rows, numeric={3, 5, 7, 8, 9, 12})
+
+
+def _status_table(records: pd.DataFrame) -> str:
+    counts = records.groupby([records["experiment"].astype(str), records["status"].astype(str)])
+    frame = counts.size().unstack(fill_value=0)
+    headers = ["experiment", *frame.columns, "total"]
+    rows = [[name, *row.tolist(), int(row.sum())] for name, row in frame.iterrows()]
+    return _table(headers, rows, numeric=set(range(1, len(headers))))
+
+
+def _certification_table(records: pd.DataFrame) -> str:
+    rows = []
+    done = records.loc[records["status"].astype(str).eq("done")]
+    for column, (label, kind) in QUANTITY_LABELS.items():
+        if column not in done.columns:
+            rows.append([label, kind, 0, "not recorded"])
+            continue
+        measured = int(numeric_column(done, column).notna().sum())
+        detail = "—"
+        if column == "lip_upper" and "lip_upper_method" in done.columns:
+            methods = done.loc[numeric_column(done, column).notna()]
+            counts = methods["lip_upper_method"].astype(str).value_counts()
+            detail = ", ".join(f"{name}: {count}" for name, count in counts.items()) or "—"
+        rows.append([label, kind, measured, detail])
+    return _table(["quantity", "what it is", "members measured", "upper-bound methods"], rows, {2})
+
+
+def _timings_table(records: pd.DataFrame) -> str:
+    rows = []
+    for experiment, group in records.groupby(records["experiment"].astype(str), sort=True):
+        row = [experiment, len(group)]
+        for column in ("fit_seconds", "lip_seconds"):
+            values = numeric_column(group, column).dropna()
+            if values.empty:
+                row += ["—", "—", "—"]
+            else:
+                row += [_fmt(values.sum()), _fmt(values.median()), _fmt(values.max())]
+        rows.append(row)
+    headers = [
+        "experiment",
+        "members",
+        "fit s (total)",
+        "fit s (median)",
+        "fit s (max)",
+        "Lipschitz s (total)",
+        "Lipschitz s (median)",
+        "Lipschitz s (max)",
+    ]
+    return _table(headers, rows, numeric=set(range(1, 8)))
+
+
+def _plain(value: Any) -> Any:
+    """Spec values as YAML-safe plain data."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _specs_section(specs: Sequence[Any]) -> str:
+    if not specs:
+        return "<p class='note'>No spec given.</p>"
+    blocks = []
+    for i, spec in enumerate(specs):
+        if hasattr(spec, "model_dump"):
+            spec = spec.model_dump(mode="json")
+        text = yaml.safe_dump(_plain(spec), sort_keys=False, allow_unicode=True)
+        name = spec.get("name", f"spec {i + 1}") if isinstance(spec, Mapping) else f"spec {i + 1}"
+        blocks.append(f"<h3>{_e(name)}</h3><pre>{_e(text)}</pre>")
+    return "".join(blocks)
+
+
+def _versions() -> list[tuple[str, str]]:
+    rows = [("python", platform.python_version()), ("platform", platform.platform())]
+    for package in ("robustlaw", "torch", "numpy", "scipy", "pandas", "matplotlib", "pyyaml"):
+        try:
+            rows.append((package, metadata.version(package)))
+        except metadata.PackageNotFoundError:
+            rows.append((package, "not installed"))
+    return rows
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def build_report(
+    records: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    specs: Sequence[Mapping[str, Any]] = (),
+    meta: Mapping[str, Any] | None = None,
+    confidence_level: float = 0.95,
+    n_resamples: int = 9999,
+    rng: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
+    """Write ``out_dir/report.html`` (self-contained) and ``out_dir/figures/*.{png,pdf}``.
+
+    Parameters
+    ----------
+    records : pandas.DataFrame
+        Member records (one row per network; see ``robustlaw.analysis``).
+    out_dir : str or Path
+        Directory to write into (created when missing).
+    specs : sequence of dict
+        The sweep spec(s), shown as YAML.
+    meta : dict, optional
+        Free-form facts shown at the top (``title`` becomes the page title).
+    confidence_level, n_resamples, rng
+        Passed to :func:`robustlaw.analysis.verdicts.assess`.
+    progress : callable, optional
+        Called with a short message at each step.
+
+    Returns
+    -------
+    Path
+        The HTML file.
+    """
+    records = validate_records(records)
+    if meta is not None and not isinstance(meta, Mapping):
+        raise TypeError(f"meta must be a mapping or None, got {type(meta).__name__}")
+    if isinstance(specs, Mapping | str) or not isinstance(specs, Sequence):
+        raise TypeError(f"specs must be a sequence of mappings, got {type(specs).__name__}")
+    meta = dict(meta or {})
+    say = progress or (lambda message: None)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = _Figures(out / "figures")
+
+    say("reducing members to the smoothest fit per configuration and seed")
+    cells = smoothest_fits(records)
+    cells["in_range"] = in_fit_range(cells) if not cells.empty else pd.Series(dtype=bool)
+    say("fitting power laws and bootstrapping over seeds")
+    verdicts = assess(records, confidence_level=confidence_level, n_resamples=n_resamples, rng=rng)
+
+    present = [str(e) for e in records["experiment"].dropna().unique()]
+    order = [e for e in EXPERIMENT_ORDER if e in present] + sorted(
+        e for e in present if e not in EXPERIMENT_ORDER
+    )
+    sections = []
+    done = records.loc[records["status"].astype(str).eq("done")]
+    for experiment in order:
+        say(f"drawing {experiment}")
+        exp_cells = (
+            cells.loc[cells["experiment"].astype(str).eq(experiment)] if len(cells) else cells
+        )
+        exp_members = done.loc[done["experiment"].astype(str).eq(experiment)]
+        exp_verdicts = [v for v in verdicts if v.experiment == experiment]
+        parts = [f"<h2 id='{_e(_slug(experiment))}'>{_e(experiment)}</h2>"]
+        counts = {
+            k: sum(v.verdict == k for v in exp_verdicts)
+            for k in ("consistent", "inconsistent", "insufficient data")
+        }
+        parts.append(
+            f"<p>{len(exp_members)} finished members in {len(exp_cells)} configurations × seeds. "
+            f"Verdicts: {counts['consistent']} consistent, {counts['inconsistent']} inconsistent, "
+            f"{counts['insufficient data']} with insufficient data.</p>"
+        )
+        rule = exp_verdicts[0].rule if exp_verdicts else None
+        if rule is None and experiment in RANGE_RULES:
+            rule = RANGE_RULES[experiment].text
+        if rule is not None:
+            parts.append(f"<p class='note'>Fit-range rule: {_e(rule)}.</p>")
+        for relation in RELATIONS:
+            if relation.experiment == experiment and relation.note:
+                parts.append(f"<p class='note'>{_e(relation.name)}: {_e(relation.note)}.</p>")
+        if not exp_cells.empty:
+            parts.extend(
+                _experiment_figures(figures, experiment, exp_cells, exp_members, exp_verdicts)
+            )
+        if exp_verdicts:
+            parts.append("<h3>Verdicts</h3>" + _verdict_rows(exp_verdicts))
+            parts.append(
+                "<details><summary>Power-law fits (log y = log C + slope · log x)</summary>"
+                + _fit_rows(exp_verdicts)
+                + "</details>"
+            )
+        else:
+            parts.append("<p class='note'>No slope is tested for this experiment.</p>")
+        sections.append("".join(parts))
+
+    title = str(meta.get("title", "robustlaw report"))
+    generated = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    meta_rows = [[k, _plain(v)] for k, v in meta.items() if k != "title"]
+    say("writing the page")
+    page = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{_e(_CSP)}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(title)}</title>
+<style>{_STYLE}</style>
+</head>
+<body>
+<h1>{_e(title)}</h1>
+<p class="note">Generated {_e(generated)} from {len(records)} member records.
+Lower bounds are values at witnesses; upper bounds are certified (method named); exact values
+are proven; sensitivities are estimates. Slopes are log-log least-squares fits with
+{_e(f"{100 * confidence_level:g}")}% bootstrap intervals over seeds (whole curves resampled).
+A verdict is “consistent” when the law's predicted slope lies in the interval. With few
+seeds these intervals are too narrow: the “≈ true coverage” column gives their approximate
+actual coverage, P(|t<sub>m−1</sub>| ≤ z·√((m−1)/m)) for m seeds.</p>
+{_table(["key", "value"], meta_rows) if meta_rows else ""}
+<h2>Records</h2>
+{_status_table(records)}
+<p class="note">Only members with status “done” enter the analysis.</p>
+{_certification_table(records)}
+{"".join(sections)}
+<h2>Timings</h2>
+{_timings_table(records)}
+<h2>Specs</h2>
+{_specs_section(list(specs))}
+<h2>Environment</h2>
+{_table(["package", "version"], _versions())}
+</body>
+</html>
+"""
+    path = out / REPORT_NAME
+    path.write_text(page, encoding="utf-8")
+    say(f"report written to {path}")
+    return path

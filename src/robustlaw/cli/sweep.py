@@ -1,0 +1,172 @@
+"""``robustlaw sweep run | status | export``: run specs, see progress, export results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from robustlaw.cli._common import bad_input_exits, console, fail, print_json
+
+app = typer.Typer(
+    name="sweep",
+    help="Run experiment specs (TOML/YAML) locally or on Ray; inspect and export results.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _default_store() -> Path:
+    from robustlaw.sweep.store import DEFAULT_STORE
+
+    return DEFAULT_STORE
+
+
+Store = Annotated[
+    Path | None,
+    typer.Option("--store", help="SQLite results store (default: ./robustlaw-results/results.db)."),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+@app.command()
+def run(
+    specs: Annotated[list[Path], typer.Argument(help="Spec files (.toml, .yaml).")],
+    store: Store = None,
+    executor: Annotated[str, typer.Option(help="local or ray.")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    num_cpus: Annotated[int | None, typer.Option(help="CPUs of a local Ray.")] = None,
+    cpus_per_task: Annotated[int, typer.Option(help="CPUs (torch threads) per Ray task.")] = 1,
+    max_retries: Annotated[int, typer.Option(help="Retries of a Ray task whose worker died.")] = 2,
+    object_store_mb: Annotated[
+        int | None, typer.Option(help="Object store of a local Ray, in MB.")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="Torch threads of the local executor.")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="Torch device (default: the spec's).")] = None,
+    max_members: Annotated[int | None, typer.Option(help="Split larger batches.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; run nothing.")] = False,
+    progress: Annotated[
+        bool | None,
+        typer.Option("--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Run every unfinished trial of each spec; finished trials are skipped."""
+    from robustlaw.sweep import load_spec, plan_sweep, run_sweep
+
+    store = store or _default_store()
+    with bad_input_exits():
+        loaded = [load_spec(path) for path in specs]  # validate all before running any
+        if executor not in ("local", "ray"):
+            fail(f"--executor must be 'local' or 'ray', got {executor!r}")
+        if executor == "local":
+            if address is not None or num_cpus is not None or object_store_mb is not None:
+                fail("--address, --num-cpus and --object-store-mb apply to --executor ray")
+            options = {"threads": threads}
+        else:
+            options = {
+                "address": address,
+                "num_cpus": num_cpus,
+                "cpus_per_task": cpus_per_task,
+                "max_retries": max_retries,
+                "object_store_memory": None
+                if object_store_mb is None
+                else object_store_mb * 1024 * 1024,
+            }
+        if dry_run:
+            plans = [(spec, plan_sweep(spec, store, max_members)) for spec in loaded]
+            rows = [
+                {
+                    "spec_name": spec.name,
+                    "trials": len(p.trials),
+                    "finished": p.skipped,
+                    "pending": len(p.pending),
+                    "batches": len(p.batches),
+                    "largest_batch": max((len(b) for b in p.batches), default=0),
+                }
+                for spec, p in plans
+            ]
+            if as_json:
+                print_json(rows)
+            else:
+                _table("plan (nothing run)", rows)
+            return
+        summaries = [
+            run_sweep(
+                spec,
+                store=store,
+                executor=executor,
+                executor_options=options,
+                device=device,
+                max_members=max_members,
+                progress=progress,
+            ).to_dict()
+            for spec in loaded
+        ]
+    if as_json:
+        print_json(summaries)
+        return
+    _table(
+        f"sweep results in {store}",
+        [
+            {
+                key: (f"{value:.1f}" if key == "seconds" else value)
+                for key, value in summary.items()
+                if key in ("spec_name", "total", "skipped", "done", "failed", "diverged", "seconds")
+            }
+            for summary in summaries
+        ],
+    )
+    if any(s["failed"] for s in summaries):
+        console.print("failed trials are run again by the next `robustlaw sweep run`; see "
+                      "`robustlaw sweep export` (column error) for the reasons.")  # fmt: skip
+
+
+def _table(title: str, rows: list[dict]) -> None:
+    table = Table(title=title)
+    if not rows:
+        console.print(f"{title}: nothing")
+        return
+    for key in rows[0]:
+        table.add_column(key, justify="left" if key in ("spec_name", "experiment") else "right")
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    console.print(table)
+
+
+@app.command()
+def status(store: Store = None, as_json: AsJson = False) -> None:
+    """Done / failed / diverged / pending trials per spec."""
+    from robustlaw.sweep import status as store_status
+
+    store = store or _default_store()
+    with bad_input_exits():
+        rows = [s.to_dict() for s in store_status(store)]
+    if as_json:
+        print_json(rows)
+    else:
+        _table(f"specs in {store}", rows)
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output file (.parquet or .csv).")],
+    store: Store = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="parquet or csv (default: the suffix).")
+    ] = None,
+    spec: Annotated[str | None, typer.Option(help="Only this spec's trials.")] = None,
+) -> None:
+    """Export the trials (flat columns and JSON blobs) to Parquet or CSV."""
+    from robustlaw.sweep import export as store_export
+    from robustlaw.sweep import load
+
+    store = store or _default_store()
+    with bad_input_exits():
+        path = store_export(store, out, fmt, spec)
+        rows = len(load(store, spec))
+    console.print(f"wrote {rows} trials to {path}")

@@ -1,0 +1,424 @@
+"""One entry point: run several Lipschitz methods and combine them per member.
+
+:func:`estimate` runs the requested methods from the registry — lower bounds first (each
+search seeded with the best witnesses found so far), then certified upper bounds, then
+the exact solver — and returns a :class:`LipschitzReport`: per member the best certified
+lower bound (with its method and witness), the best certified upper bound (with its
+method), the exact value when the interval closed or the exact method proved it, the
+ratio upper / lower, and every method's time and status.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from robustlaw.lipschitz._common import as_points, prepare
+from robustlaw.lipschitz.result import (
+    METHODS,
+    Budget,
+    MethodResult,
+    Witness,
+)
+from robustlaw.lipschitz.stack import Stack
+from robustlaw.models.two_layer import TwoLayer
+
+__all__ = [
+    "DEFAULT_LOWER",
+    "DEFAULT_UPPER",
+    "GROUPS",
+    "LipschitzReport",
+    "estimate",
+    "resolve_methods",
+]
+
+log = logging.getLogger(__name__)
+
+#: The default lower-bound methods, in the order they run (later ones start from the
+#: witnesses of earlier ones).
+DEFAULT_LOWER = ("grad_data", "grad_random", "grad_convex", "pairs", "ascent", "region_search")
+#: The default certified upper bounds (``lipsdp`` only when cheap, see :func:`estimate`).
+DEFAULT_UPPER = ("spectral", "path_norm", "averaged", "pattern_enum", "pattern_sdp", "lipsdp")
+#: Method groups accepted by :func:`estimate`.
+GROUPS = {"lower": DEFAULT_LOWER, "upper": DEFAULT_UPPER, "exact": ("exact",)}
+
+#: In the "upper" group, LipSDP (cvxpy) runs on deep stacks with at most this many
+#: hidden units; on two-layer networks ``pattern_sdp`` reaches LipSDP's value faster.
+LIPSDP_AUTO_UNITS = 128
+
+#: Relative gap below which an interval counts as closed (as MethodResult.proven).
+CLOSED = 1e-6
+
+_KIND_ORDER = {"lower": 0, "upper": 1, "exact": 2}
+
+
+def resolve_methods(methods: str | Sequence[str]) -> list[str]:
+    """Expand group names ("lower", "upper", "exact") and check every name exists.
+
+    Unknown names raise a ValueError naming them. "exact" names the exact solver, which
+    may be missing from the registry; it is then skipped with a status.
+    """
+    if isinstance(methods, str):
+        methods = [methods]
+    if not isinstance(methods, Sequence) or not methods:
+        raise ValueError(f"methods must be a non-empty sequence of names, got {methods!r}")
+    out: list[str] = []
+    for name in methods:
+        if not isinstance(name, str):
+            raise ValueError(f"method names must be strings, got {name!r}")
+        names = GROUPS.get(name, (name,))
+        for item in names:
+            if item not in METHODS and item != "exact":
+                known = sorted(set(METHODS) | set(GROUPS))
+                raise ValueError(f"unknown Lipschitz method {item!r}; known: {known}")
+            if item not in out:
+                out.append(item)
+    kinds = {name: (METHODS[name].kind if name in METHODS else "exact") for name in out}
+    return sorted(out, key=lambda name: _KIND_ORDER[kinds[name]])
+
+
+def _accepts(fn: Any) -> set[str]:
+    params = inspect.signature(fn).parameters
+    return {name for name, p in params.items() if p.kind is not p.VAR_KEYWORD}
+
+
+def _empty(name: str, kind: str, domain: str, B: int, status: str) -> MethodResult:
+    return MethodResult(
+        method=name,
+        kind=kind,  # type: ignore[arg-type]
+        domain=domain,
+        lower=np.zeros(B),
+        upper=np.full(B, math.inf),
+        seconds=np.zeros(B),
+        status=[status] * B,
+        witnesses=[None] * B,
+        info=[{} for _ in range(B)],
+    )
+
+
+@dataclass(frozen=True)
+class LipschitzReport:
+    """Per-member combination of several Lipschitz methods.
+
+    Attributes
+    ----------
+    domain : str
+    results : dict of str to MethodResult
+        Every method that was asked for, in the order it ran.
+    members : list of dict
+        Metadata of each member (width, seed, ... as the family records them).
+    """
+
+    domain: str
+    results: dict[str, MethodResult]
+    members: list[dict[str, Any]] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ combination
+
+    @property
+    def B(self) -> int:
+        return len(self.members)
+
+    def _best(self, b: int, which: str) -> tuple[float, str | None]:
+        best, name = (0.0, None) if which == "lower" else (math.inf, None)
+        for res in self.results.values():
+            value = float(res.lower[b] if which == "lower" else res.upper[b])
+            if which == "lower" and value > best:
+                best, name = value, res.method
+            if which == "upper" and value < best:
+                best, name = value, res.method
+        return best, name
+
+    @property
+    def lower(self) -> np.ndarray:
+        """(B,) best certified lower bound."""
+        return np.array([self._best(b, "lower")[0] for b in range(self.B)])
+
+    @property
+    def upper(self) -> np.ndarray:
+        """(B,) best certified upper bound (inf when none)."""
+        return np.array([self._best(b, "upper")[0] for b in range(self.B)])
+
+    @property
+    def lower_method(self) -> list[str | None]:
+        return [self._best(b, "lower")[1] for b in range(self.B)]
+
+    @property
+    def upper_method(self) -> list[str | None]:
+        return [self._best(b, "upper")[1] for b in range(self.B)]
+
+    @property
+    def exact(self) -> np.ndarray:
+        """(B,) the exact value when the interval closed or an exact method proved it,
+        NaN otherwise."""
+        lo, up = self.lower, self.upper
+        out = np.full(self.B, np.nan)
+        closed = np.isfinite(up) & (up - lo <= CLOSED * np.maximum(up, 1e-300))
+        out[closed] = up[closed]
+        for res in self.results.values():
+            if res.kind == "exact":
+                proven = res.proven
+                out[proven & np.isnan(out)] = res.upper[proven & np.isnan(out)]
+        return out
+
+    @property
+    def ratio(self) -> np.ndarray:
+        """(B,) upper / lower (inf when either bound is missing)."""
+        lo, up = self.lower, self.upper
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(lo > 0, up / np.where(lo > 0, lo, 1.0), math.inf)
+
+    @property
+    def consistent(self) -> np.ndarray:
+        """(B,) bool: no lower bound exceeds an upper bound (beyond float rounding)."""
+        return self.lower <= self.upper * (1 + 1e-9) + 1e-300
+
+    def witness(self, b: int) -> Witness | None:
+        """The witness of member b's best lower bound."""
+        name = self._best(b, "lower")[1]
+        if name is None:
+            return None
+        res = self.results[name]
+        return res.witnesses[b] if res.witnesses else None
+
+    # ------------------------------------------------------------------ records
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One plain dictionary per member (floats, strings, lists; inf stays a float)."""
+        lo, up, ex, ratio = self.lower, self.upper, self.exact, self.ratio
+        lo_m, up_m, ok = self.lower_method, self.upper_method, self.consistent
+        records = []
+        for b in range(self.B):
+            witness = self.witness(b)
+            records.append(
+                {
+                    "member": b,
+                    "member_info": dict(self.members[b]),
+                    "domain": self.domain,
+                    "lower": float(lo[b]),
+                    "lower_method": lo_m[b],
+                    "lower_witness": None if witness is None else witness.to_dict(),
+                    "upper": float(up[b]),
+                    "upper_method": up_m[b],
+                    "exact": None if np.isnan(ex[b]) else float(ex[b]),
+                    "ratio": float(ratio[b]),
+                    "consistent": bool(ok[b]),
+                    "methods": {name: res.member(b) for name, res in self.results.items()},
+                }
+            )
+        return records
+
+    @classmethod
+    def from_records(cls, records: Sequence[dict[str, Any]]) -> LipschitzReport:
+        """Rebuild a report from :meth:`to_records` output."""
+        records = list(records)
+        if not records:
+            raise ValueError("records must hold at least one member record")
+        domain = records[0]["domain"]
+        names = list(records[0]["methods"])
+        results: dict[str, MethodResult] = {}
+        for name in names:
+            entries = [rec["methods"][name] for rec in records]
+            witnesses = [_witness_from_dict(e["witness"]) for e in entries]
+            results[name] = MethodResult(
+                method=name,
+                kind=entries[0]["kind"],
+                domain=entries[0]["domain"],
+                lower=np.array([e["lower"] for e in entries], dtype=np.float64),
+                upper=np.array([e["upper"] for e in entries], dtype=np.float64),
+                seconds=np.array([e["seconds"] for e in entries], dtype=np.float64),
+                status=[e["status"] for e in entries],
+                witnesses=witnesses,
+                info=[dict(e["info"]) for e in entries],
+            )
+        return cls(domain, results, [dict(rec["member_info"]) for rec in records])
+
+    def __repr__(self) -> str:
+        return (
+            f"LipschitzReport(domain={self.domain!r}, B={self.B}, "
+            f"methods={list(self.results)}, lower={np.round(self.lower, 6).tolist()}, "
+            f"upper={np.round(self.upper, 6).tolist()})"
+        )
+
+
+def _witness_from_dict(data: dict[str, Any] | None) -> Witness | None:
+    if data is None:
+        return None
+    return Witness(
+        x=np.asarray(data["x"], dtype=np.float64),
+        value=float(data["value"]),
+        x2=None if data.get("x2") is None else np.asarray(data["x2"], dtype=np.float64),
+        pattern=None if data.get("pattern") is None else np.asarray(data["pattern"], dtype=bool),
+    )
+
+
+def _starts(results: dict[str, MethodResult], stack: Stack) -> torch.Tensor | None:
+    """The point witnesses found so far, one per method per member: (B, m, d)."""
+    per_member: list[list[np.ndarray]] = [[] for _ in range(stack.B)]
+    for res in results.values():
+        for b, w in enumerate(res.witnesses or []):
+            if w is not None and w.x2 is None:
+                per_member[b].append(w.x)
+    m = max((len(p) for p in per_member), default=0)
+    if m == 0:
+        return None
+    out = np.zeros((stack.B, m, stack.d))
+    for b, pts in enumerate(per_member):
+        for i in range(m):
+            out[b, i] = pts[i % len(pts)] if pts else np.zeros(stack.d)
+    return torch.as_tensor(out, dtype=torch.float64, device=stack.device)
+
+
+def _best_lower_result(results: dict[str, MethodResult], B: int, domain: str) -> MethodResult:
+    """A MethodResult holding each member's best lower bound and witness (a hint)."""
+    lower = np.zeros(B)
+    witnesses: list[Witness | None] = [None] * B
+    for res in results.values():
+        for b in range(B):
+            if res.lower[b] > lower[b]:
+                lower[b] = res.lower[b]
+                witnesses[b] = res.witnesses[b] if res.witnesses else None
+    return MethodResult(
+        method="best_lower",
+        kind="lower",
+        domain=domain,
+        lower=lower,
+        upper=np.full(B, math.inf),
+        seconds=np.zeros(B),
+        status=["ok"] * B,
+        witnesses=witnesses,
+        info=[{} for _ in range(B)],
+    )
+
+
+def estimate(
+    model: Any,
+    domain: str = "rd",
+    methods: str | Sequence[str] = ("lower", "upper"),
+    budget: Budget | None = None,
+    X: Any = None,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    options: dict[str, dict[str, Any]] | None = None,
+    progress: bool = False,
+) -> LipschitzReport:
+    """Certified lower and upper bounds on Lip(f) for every member of a model.
+
+    Parameters
+    ----------
+    model : TwoLayer, MLP family, nn.Module (Linear/activation stack), list of them
+    domain : {"rd" (or "R^d"), "ball", "sphere"}
+        On the sphere Lip is the supremum of the tangential gradient norm.
+    methods : str or sequence of str
+        Registry names and groups: ``"lower"`` (:data:`DEFAULT_LOWER`), ``"upper"``
+        (:data:`DEFAULT_UPPER`; ``lipsdp`` is included for deep stacks with at most
+        :data:`LIPSDP_AUTO_UNITS` hidden units, and always when named), ``"exact"`` (the
+        exact solver registered as "exact", skipped with a status when absent or not
+        applicable).
+    budget : Budget, optional
+        Per method and member (default 60 seconds).
+    X : array, shape (n, d) or (B, n, d), optional
+        Data points: used by the data-based lower bounds and as starting points.
+    seed : int
+        Seed of every randomized method (results do not depend on the family's size).
+    device : str or torch.device, optional
+    options : dict, optional
+        Extra keyword arguments per method name, e.g. ``{"lipsdp": {"solver": "CLARABEL"}}``.
+    progress : bool
+        Print one line per finished method to stderr.
+
+    Returns
+    -------
+    LipschitzReport
+    """
+    stack, domain, budget = prepare(model, domain, budget if budget is not None else Budget(60))
+    if device is not None:
+        stack, _, _ = prepare(stack, domain, budget, device)
+    names = resolve_methods(methods)
+    asked = {methods} if isinstance(methods, str) else set(methods)
+    X = as_points(X, stack)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    options = dict(options or {})
+    for name in options:
+        if name not in METHODS:
+            raise ValueError(f"options given for unknown method {name!r}")
+    kind = stack.kind
+    # Methods receive a family, as the registry promises: the TwoLayer itself (or the
+    # stack converted to one) for two-layer models, the stack for deeper ones.
+    if kind == "two_layer":
+        target: Any = model if isinstance(model, TwoLayer) and device is None else None
+        target = target if target is not None else stack.to_two_layer()
+    else:
+        target = stack
+    hidden = sum(stack.widths)
+    results: dict[str, MethodResult] = {}
+    for name in names:
+        spec = METHODS.get(name)
+        if spec is None:
+            results[name] = _empty(
+                name, "exact", domain, stack.B, "not_applicable: no exact solver is registered"
+            )
+            continue
+        if (kind if kind != "linear" else "mlp") not in spec.models:
+            results[name] = _empty(
+                name, spec.kind, domain, stack.B, f"not_applicable: model kind {kind!r}"
+            )
+            continue
+        if domain not in spec.domains:
+            results[name] = _empty(
+                name, spec.kind, domain, stack.B, f"not_applicable: domain {domain!r}"
+            )
+            continue
+        if (
+            name == "lipsdp"
+            and "lipsdp" not in asked
+            and (kind == "two_layer" or hidden > LIPSDP_AUTO_UNITS)
+        ):
+            why = (
+                "pattern_sdp gives LipSDP's value on two-layer networks"
+                if kind == "two_layer"
+                else f"{hidden} hidden units > {LIPSDP_AUTO_UNITS}"
+            )
+            results[name] = _empty(
+                name, "upper", domain, stack.B, f"not_applicable: skipped ({why}); ask for it"
+            )
+            continue
+        available: dict[str, Any] = {"X": X, "seed": int(seed), "device": device}
+        if spec.kind == "lower" and results:
+            available["starts"] = _starts(results, stack)
+        if spec.kind == "exact":
+            available["lower_hint"] = _best_lower_result(results, stack.B, domain)
+        accepted = _accepts(spec.fn)
+        kwargs = {k: v for k, v in available.items() if k in accepted and v is not None}
+        kwargs.update(options.get(name, {}))
+        start = time.perf_counter()
+        try:
+            result = spec.fn(target, domain, budget, **kwargs)
+        except Exception as exc:  # a method failing must not take the others down
+            log.warning("Lipschitz method %s failed: %s", name, exc)
+            result = _empty(
+                name, spec.kind, domain, stack.B, f"solver_failed: {type(exc).__name__}: {exc}"
+            )
+        results[name] = result
+        if progress:
+            print(
+                f"[lipschitz] {name:<14} {spec.kind:<5} {time.perf_counter() - start:8.2f} s  "
+                f"lower={np.round(result.lower, 6).tolist()} "
+                f"upper={np.round(result.upper, 6).tolist()}",
+                file=sys.stderr,
+                flush=True,
+            )
+    members = [dict(m) for m in getattr(model, "members", None) or stack.members]
+    if len(members) != stack.B:
+        members = [{} for _ in range(stack.B)]
+    return LipschitzReport(domain=domain, results=results, members=members)

@@ -1,0 +1,188 @@
+"""The sweep driver: spec -> plan -> executor -> store, resumable.
+
+:func:`run_sweep` validates the spec (an invalid spec raises before anything is created),
+registers the spec's trials in the store, skips trials already finished, runs the rest
+batch by batch on an executor and writes each finished batch in one transaction. A
+driver killed at any moment loses at most the batches in flight; rerunning the spec
+finishes the remaining trials and never duplicates a stored one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from robustlaw.sweep.executors import Executor, get_executor
+from robustlaw.sweep.plan import Plan, expand, group, make_plan
+from robustlaw.sweep.progress import SweepProgress
+from robustlaw.sweep.run import get_runner
+from robustlaw.sweep.spec import Spec, load_spec
+from robustlaw.sweep.store import DEFAULT_STORE, Store
+
+__all__ = ["SweepSummary", "plan_sweep", "run_sweep"]
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """What one invocation of :func:`run_sweep` did.
+
+    Attributes
+    ----------
+    spec_name : str
+    total : int
+        Trials in the spec.
+    skipped : int
+        Trials already finished before this run.
+    done, failed, diverged : int
+        Outcomes of the trials run now.
+    batches : int
+        Batches run now.
+    seconds : float
+        Wall time of the whole call.
+    plan_seconds, store_seconds : float
+        Time spent expanding/grouping and writing to the store (the driver's overhead).
+    store : str
+        Path of the store.
+    executor : str
+    """
+
+    spec_name: str
+    total: int
+    skipped: int
+    done: int
+    failed: int
+    diverged: int
+    batches: int
+    seconds: float
+    plan_seconds: float
+    store_seconds: float
+    store: str
+    executor: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _as_spec(spec: Spec | str | Path) -> Spec:
+    if isinstance(spec, Spec):
+        return spec
+    if isinstance(spec, str | Path):
+        return load_spec(spec)
+    raise TypeError(f"spec must be a Spec or a path, got {type(spec).__name__}")
+
+
+def plan_sweep(
+    spec: Spec | str | Path,
+    store: str | Path | None = None,
+    max_members: int | None = None,
+) -> Plan:
+    """The plan of a spec against a store (finished trials skipped), without running."""
+    spec = _as_spec(spec)
+    finished: set[str] = set()
+    if store is not None and Path(store).is_file():
+        with Store(store, create=False) as opened:
+            finished = opened.finished_hashes()
+    return make_plan(spec, finished, max_members or spec.run.max_members)
+
+
+def run_sweep(
+    spec: Spec | str | Path,
+    *,
+    store: str | Path = DEFAULT_STORE,
+    executor: str | Executor = "local",
+    executor_options: Mapping[str, Any] | None = None,
+    device: str | None = None,
+    max_members: int | None = None,
+    progress: bool | None = None,
+) -> SweepSummary:
+    """Run every unfinished trial of a spec and store the results.
+
+    Parameters
+    ----------
+    spec : Spec, str or Path
+        A validated spec or a spec file (TOML/YAML).
+    store : str or Path
+        SQLite results store (created when missing).
+    executor : str or Executor
+        "local" (default), "ray", or an executor instance (left open for its owner).
+    executor_options : mapping, optional
+        Keyword arguments of the executor (e.g. ``address``, ``num_cpus``,
+        ``max_retries`` for Ray).
+    device : str, optional
+        Torch device (default: the spec's ``run.device``).
+    max_members : int, optional
+        Split batches larger than this (default: the spec's ``run.max_members``).
+    progress : bool, optional
+        Show a progress bar (default: only on a terminal).
+
+    Returns
+    -------
+    SweepSummary
+
+    Raises
+    ------
+    SpecError
+        For an invalid spec (before anything is created or run).
+    """
+    start = time.perf_counter()
+    spec = _as_spec(spec)
+    device = device or spec.run.device
+    members = max_members or spec.run.max_members
+    t0 = time.perf_counter()
+    trials = expand(spec)
+    plan_seconds = time.perf_counter() - t0
+    owns = not isinstance(executor, Executor)
+    runner_exec = get_executor(executor, **dict(executor_options or {})) if owns else executor
+    counts = {"done": 0, "failed": 0, "diverged": 0}
+    batches_run = 0
+    with Store(store) as db:
+        t0 = time.perf_counter()
+        db.register_spec(spec, trials)
+        finished = db.finished_hashes()
+        store_seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        pending = [t for t in trials if t.hash not in finished]
+        the_plan = Plan(trials=trials, pending=pending, batches=group(pending, members))
+        plan_seconds += time.perf_counter() - t0
+        runners = {kind: get_runner(kind) for kind in {b.kind for b in the_plan.batches}}
+        try:
+            with SweepProgress(len(the_plan.pending), spec.name, enabled=progress) as bar:
+
+                def started(_batch: Any) -> None:
+                    bar.update(running=runner_exec.running)
+
+                for result in runner_exec.run(
+                    the_plan.batches, runners=runners, device=device, on_start=started
+                ):
+                    t0 = time.perf_counter()
+                    db.write_records(spec.name, result.records, executor=runner_exec.name)
+                    store_seconds += time.perf_counter() - t0
+                    batches_run += 1
+                    statuses = [r["status"] for r in result.records]
+                    for status in statuses:
+                        counts[status] += 1
+                    bar.update(
+                        done=statuses.count("done"),
+                        failed=len(statuses) - statuses.count("done"),
+                        running=runner_exec.running,
+                    )
+        finally:
+            if owns:
+                runner_exec.close()
+    return SweepSummary(
+        spec_name=spec.name,
+        total=len(the_plan.trials),
+        skipped=the_plan.skipped,
+        done=counts["done"],
+        failed=counts["failed"],
+        diverged=counts["diverged"],
+        batches=batches_run,
+        seconds=time.perf_counter() - start,
+        plan_seconds=plan_seconds,
+        store_seconds=store_seconds,
+        store=str(store),
+        executor=runner_exec.name,
+    )
