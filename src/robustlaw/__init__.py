@@ -12,6 +12,14 @@ The public surface is small; subpackages hold the implementations:
   (imported on first use: it pulls in matplotlib).
 """
 
+import os
+
+# Idle OpenMP threads sleep instead of spinning: with spinning threads, torch on a machine
+# whose cores are shared with other work ran 2-60x slower in our measurements (bench/
+# sweep_bench.py). Read once when torch's OpenMP runtime starts, so it must come first; a
+# value set by the user wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any

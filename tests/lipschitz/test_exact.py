@@ -222,6 +222,25 @@ def test_branch_and_bound_agrees_with_enumeration_beyond_brute_force():
     assert bnb.info[0]["algorithm"] == "branch_and_bound"
 
 
+@pytest.mark.parametrize("domain", ["rd", "ball"])
+def test_node_propagation_agrees_with_enumeration_and_fixes_units(monkeypatch, domain):
+    """With propagation on, units whose hyperplane misses a node's region are fixed by
+    LP and the result is unchanged: equal to vertex enumeration on R^d, and to the plain
+    search on the ball."""
+    import robustlaw.lipschitz._exact_bnb as bnb_module
+
+    fam = TwoLayer(d=3, widths=[24], seeds=[3], dtype=torch.float64)
+    plain = exact_lipschitz(
+        fam, domain=domain, method="enumeration" if domain == "rd" else "branch_and_bound"
+    )
+    monkeypatch.setattr(bnb_module, "TIGHTEN_LPS", 64)
+    prop = exact_lipschitz(fam, domain=domain, method="branch_and_bound", samples=16)
+    assert plain.status == prop.status == ["ok"]
+    assert prop.lower[0] == pytest.approx(plain.lower[0], rel=1e-9)
+    assert prop.info[0]["tightened"] > 0 and prop.info[0]["tighten_fixed"] > 0
+    _check_witness(fam, prop, domain=domain)
+
+
 def test_scipy_and_highs_backends_agree():
     fam = TwoLayer(d=4, widths=[12], seeds=[1], dtype=torch.float64)
     a = exact_lipschitz(fam, method="branch_and_bound", lp_backend="highs")
@@ -247,6 +266,34 @@ def test_budget_exhaustion_returns_an_interval_containing_the_truth():
     res = exact_lipschitz(fam, method="branch_and_bound", budget=Budget(seconds=1e-3))
     assert res.status == ["budget"]
     assert res.lower[0] <= value * (1 + 1e-12) <= res.upper[0] * (1 + 2e-12)
+
+
+@pytest.mark.parametrize(("d", "k", "domain"), [(100, 1024, "rd"), (32, 256, "sphere")])
+def test_tiny_budget_on_a_large_net_is_respected(d, k, domain):
+    """Setup, heuristics and search all watch the clock: a 0.5 s budget on a net far too
+    large to solve ends with status "budget", a valid interval, and a bounded time (5x
+    the budget: a generous allowance for a loaded machine, not a timing assertion)."""
+    fam = TwoLayer(d=d, widths=[k], seeds=[0], dtype=torch.float64)
+    seconds = 0.5
+    res = exact_lipschitz(fam, domain=domain, budget=Budget(seconds=seconds))
+    assert res.status == ["budget"]
+    assert res.seconds[0] <= 5 * seconds
+    assert 0 < res.lower[0] <= res.upper[0] < math.inf
+    _check_witness(fam, res, domain=domain)
+    # the interval holds the gradient norm at random points of the domain (a lower bound
+    # on Lip) and sits below the certified spectral bound ||a|| ||W||_op
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((256, d))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    weights = fam.effective_weights()
+    W = weights.W[0].numpy()
+    a = weights.a[0].numpy()
+    b = weights.b[0].numpy()
+    G = ((X @ W.T + b > 0) * a) @ W
+    if domain == "sphere":
+        G = G - np.sum(G * X, axis=1, keepdims=True) * X
+    assert res.upper[0] >= np.linalg.norm(G, axis=1).max() * (1 - 1e-12)
+    assert res.lower[0] <= np.linalg.norm(a) * np.linalg.norm(W, 2) * (1 + 1e-12)
 
 
 # ----------------------------------------------------------------------------- families

@@ -61,6 +61,24 @@ def test_cases_are_a_union_without_duplicates():
     assert combos == [(10, 3, 1), (10, 3, 2), (10, 4, 1), (10, 4, 2), (20, 3, 1), (20, 3, 2)]
 
 
+def test_a_case_replaces_free_form_tables_and_merges_sections():
+    raw = toy_spec(
+        seeds=[0],
+        data={"n": 10, "label_params": {"flip": 0.1, "kind": "x"}},
+        model={"widths": [1]},
+        cases=[{}, {"data": {"label_params": {"kind": "y"}}}, {"data": {"label_params": {}}}],
+    )
+    params = sorted(
+        (json.dumps(t.config.data.label_params, sort_keys=True), t.config.data.n)
+        for t in expand(parse_spec(raw))
+    )
+    assert params == [
+        ('{"flip": 0.1, "kind": "x"}', 10),  # the base, untouched
+        ('{"kind": "y"}', 10),  # replaced whole: no "flip" left over from the base
+        ("{}", 10),  # cleared
+    ]
+
+
 def test_hash_is_sha256_of_the_canonical_json_written_out_by_hand():
     raw = toy_spec(seeds=[7], data={"n": 12, "d": 3}, model={"widths": [5]})
     (trial,) = expand(parse_spec(raw))

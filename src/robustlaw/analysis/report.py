@@ -506,6 +506,7 @@ def build_report(
     n_resamples: int = 9999,
     rng: int = 0,
     progress: Callable[[str], None] | None = None,
+    verdicts: Sequence[Verdict] | None = None,
 ) -> Path:
     """Write ``out_dir/report.html`` (self-contained) and ``out_dir/figures/*.{png,pdf}``.
 
@@ -523,6 +524,9 @@ def build_report(
         Passed to :func:`robustlaw.analysis.verdicts.assess`.
     progress : callable, optional
         Called with a short message at each step.
+    verdicts : sequence of Verdict, optional
+        The result of :func:`robustlaw.analysis.verdicts.assess` on the same records, when
+        already computed (the bootstrap is not run twice).
 
     Returns
     -------
@@ -543,8 +547,12 @@ def build_report(
     say("reducing members to the smoothest fit per configuration and seed")
     cells = smoothest_fits(records)
     cells["in_range"] = in_fit_range(cells) if not cells.empty else pd.Series(dtype=bool)
-    say("fitting power laws and bootstrapping over seeds")
-    verdicts = assess(records, confidence_level=confidence_level, n_resamples=n_resamples, rng=rng)
+    if verdicts is None:
+        say("fitting power laws and bootstrapping over seeds")
+        verdicts = assess(
+            records, confidence_level=confidence_level, n_resamples=n_resamples, rng=rng
+        )
+    verdicts = list(verdicts)
 
     present = [str(e) for e in records["experiment"].dropna().unique()]
     order = [e for e in EXPERIMENT_ORDER if e in present] + sorted(

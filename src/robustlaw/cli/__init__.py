@@ -7,7 +7,7 @@ import typer
 from robustlaw import __version__
 from robustlaw.cli.bound import bound
 from robustlaw.cli.data import data_app
-from robustlaw.cli.demo import demo
+from robustlaw.cli.experiments import demo, reproduce
 from robustlaw.cli.lipschitz import lipschitz
 from robustlaw.cli.report import report
 from robustlaw.cli.sweep import app as sweep_app
@@ -40,6 +40,7 @@ app.command()(bound)
 app.command()(demo)
 app.command()(lipschitz)
 app.command()(report)
+app.command()(reproduce)
 app.add_typer(data_app, name="data")
 app.add_typer(sweep_app, name="sweep")
 

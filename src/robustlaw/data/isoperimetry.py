@@ -1,6 +1,6 @@
 """An empirical lower estimate of the isoperimetry constant c, with a confidence statement.
 
-Definition [BS, Definition 1.1; SCIENCE.md Section 1]: a law mu on R^d is c-isoperimetric (in
+Definition [BS, Definition 1.1; docs/science.md Section 1]: a law mu on R^d is c-isoperimetric (in
 dimension m, m = d unless stated) when, for every L-Lipschitz f and every t >= 0,
 
     P[|f(x) - E f| >= t] <= 2 exp(-m t^2 / (2 c L^2)).

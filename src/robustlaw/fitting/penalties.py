@@ -3,7 +3,7 @@
 Two-layer networks f(x) = sum_l a_l psi(w_l . x + b_l) [+ c] [+ v . x] have
 grad f(x) = v + W^T diag(psi'(W x + b)) a. When psi' takes values in [lo, hi], write
 psi' = mid + half * e with mid = (lo + hi)/2, half = (hi - lo)/2 and |e_l| <= 1; then for
-every x (SCIENCE.md section 5)
+every x (docs/science.md section 5)
 
 - spectral product:  ||grad f(x)|| <= ||v|| + Lip(psi) ||a|| ||W||_op            [BLN]
 - path norm:         ||grad f(x)|| <= ||v|| + Lip(psi) sum_l |a_l| ||w_l||

@@ -26,6 +26,12 @@ empty side fixes the unit without branching (a forced unit). Nodes are explored 
 bound first; the pattern at every node's point is a realizable region, so the lower
 bound improves along the way. Every pruned node satisfies
 bound <= lower * (1 + tol / 2).
+
+Optional propagation (``TIGHTEN_LPS > 0``, off by
+default) fixes, when a node is first popped, every free unit whose hyperplane misses
+the node's region (:func:`_tighten`: points of the region on lines through its point
+prove that a unit cuts it, one LP per other unit proves that it does not) and bounds
+the node again; the children of a branch on a unit proven to cut need no LP.
 """
 
 from __future__ import annotations
@@ -52,6 +58,15 @@ EXACT_UNITS = 12
 #: Iterations of the semidefinite bound at the root and from a parent's warm start.
 SDP_ITERS = 40
 SDP_WARM_ITERS = 8
+#: Realizability LPs spent at most when propagating a node (see :func:`_tighten`); 0
+#: turns propagation off (the default: on the trained d = 10, k = 64 nets of
+#: bench/exact_bench.py it tightens the bound per node but costs about 10 LPs per node,
+#: and the interval reached in 60 s is wider than without it).
+TIGHTEN_LPS = 0
+#: Propagation is tried on the first TIGHTEN_TRIALS nodes with a given number of free
+#: units, then only while it fixed a unit in at least TIGHTEN_RATE of them.
+TIGHTEN_TRIALS = 8
+TIGHTEN_RATE = 0.25
 
 _ZCACHE: dict[int, np.ndarray] = {}
 
@@ -115,7 +130,11 @@ class _Relax:
 
 
 def sdp_bound(
-    A: np.ndarray, Y: np.ndarray | None, iters: int, target: float = -math.inf
+    A: np.ndarray,
+    Y: np.ndarray | None,
+    iters: int,
+    target: float = -math.inf,
+    deadline: float | None = None,
 ) -> tuple[float, np.ndarray]:
     """Certified bound on max_{y in {-1,1}^n} ||A y|| from the dual of its semidefinite
     relaxation (Goemans-Williamson / Nesterov): for every lambda > 0,
@@ -125,7 +144,9 @@ def sdp_bound(
     since diag(rho lambda) - A^T A is positive semidefinite (Schur complement). The best
     lambda_i = ||Y^T a_i|| solves the dual max_Y 2 sum_i ||Y^T a_i|| - ||Y||_F^2, whose
     stationarity Y = K(Y) Y (K = sum_i a_i a_i^T / ||Y^T a_i||) is iterated like a power
-    method from the warm start Y (d, d). Stops early once the bound is below ``target``.
+    method from the warm start Y (d, d). Stops early once the bound is below ``target``
+    or after ``deadline`` (a :func:`time.perf_counter` value; the bound of the best
+    point so far is returned, every dual point being a certificate).
     Returns (bound on max ||A y||, Y).
 
     A : (d, n).
@@ -146,6 +167,8 @@ def sdp_bound(
     if best <= target or iters == 0:
         return best, best_Y
     for i in range(iters):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
         Y = K @ Y
         Y /= np.linalg.norm(Y)
         if i % 4 == 3 or i == iters - 1:
@@ -168,6 +191,8 @@ def _relaxation(
     Y: np.ndarray | None = None,
     u0: np.ndarray | None = None,
     target: float = -math.inf,
+    iters: int | None = None,
+    deadline: float | None = None,
 ) -> _Relax:
     """Certified bound on max_s ||g + Mu^T s|| over s in {0,1}^n, and a good s."""
     n = len(Mu)
@@ -186,7 +211,9 @@ def _relaxation(
     # semidefinite bound: s = (1 + t) / 2, y = (1, t), ||g + Mu^T s|| = ||A y||
     c = g + 0.5 * Mu.sum(axis=0)
     A = np.c_[c, 0.5 * Mu.T]
-    bound, Y = sdp_bound(A, Y, SDP_ITERS if Y is None else SDP_WARM_ITERS, target)
+    if iters is None:
+        iters = SDP_ITERS if Y is None else SDP_WARM_ITERS
+    bound, Y = sdp_bound(A, Y, iters, target, deadline)
     # a relaxation maximizer by fixed-point ascent s = [m . u > 0], u = grad(s)
     best_val, best_s = -1.0, None
     for start in (u0, c):
@@ -207,6 +234,137 @@ def _relaxation(
     grad = g + best_s.astype(np.float64) @ Mu
     u = grad / best_val if best_val > 0 else np.zeros_like(g)
     return _Relax(max(bound, best_val), False, best_s, best_val, u, Y)
+
+
+@dataclass
+class _Tight:
+    """A node after propagation: units whose hyperplane misses the node's region fixed,
+    and for each remaining free unit proven to cut it, a point on its other side."""
+
+    sign: np.ndarray
+    g: np.ndarray
+    other: dict[int, np.ndarray]  # unit -> point of the region on the side opposite x
+    lps: int
+    fixed: int
+    complete: bool  # every free unit was decided (no LP cap, no deadline)
+
+
+def _line_cloud(
+    prob: PatternProblem, lp: RegionLP, sign: np.ndarray, x: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points of the node's region on lines through x: for each direction (the normals of
+    the free units and random ones), the crossing of every free hyperplane inside the
+    region, pushed halfway to the next obstacle. Returns (points (n, d), their margins
+    on the fixed units and the ball)."""
+    W, b, d = prob.W, prob.b, prob.d
+    free = np.flatnonzero(sign == 0)
+    fixed = np.flatnonzero(sign)
+    U = np.vstack([W[free], rng.standard_normal((min(16, 2 * d), d))])
+    U /= np.linalg.norm(U, axis=1, keepdims=True)
+    # fixed constraints along x + t u: sigma (w.x + b) + t sigma (w.u) >= 0
+    s_f = sign[fixed].astype(np.float64)
+    c0 = s_f * (W[fixed] @ x + b[fixed])  # (f,) > 0
+    slope = (U @ W[fixed].T) * s_f  # (n, f)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lim = np.where(slope < 0, c0 / -slope, np.inf)  # forward limit
+        lim_b = np.where(slope > 0, c0 / slope, np.inf)  # backward limit
+    t_hi = lim.min(axis=1) if len(fixed) else np.full(len(U), np.inf)
+    t_lo = -(lim_b.min(axis=1) if len(fixed) else np.full(len(U), np.inf))
+    if lp.ball:  # ||x + t u|| <= 1: t in [-ux - r, -ux + r]
+        ux = U @ x
+        r = np.sqrt(np.maximum(ux**2 - (x @ x - 1.0), 0.0))
+        t_hi = np.minimum(t_hi, -ux + r)
+        t_lo = np.maximum(t_lo, -ux - r)
+    scale = 1.0 + float(np.linalg.norm(x))
+    t_hi = np.minimum(t_hi, 1e3 * scale)
+    t_lo = np.maximum(t_lo, -1e3 * scale)
+    pre = W[free] @ x + b[free]  # (u,)
+    rate = U @ W[free].T  # (n, u)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = -pre[None, :] / rate  # (n, u)
+    end = np.where(t > 0, t_hi[:, None], t_lo[:, None])
+    inside = np.isfinite(t) & (np.abs(t) < np.abs(end))
+    rows, cols = np.nonzero(inside)
+    tt = 0.5 * (t[rows, cols] + end[rows, cols])
+    P = x[None, :] + tt[:, None] * U[rows]
+    margins = lp.point_margins(P, sign)
+    return P, margins
+
+
+def _tighten(
+    prob: PatternProblem,
+    lp: RegionLP,
+    sign: np.ndarray,
+    g: np.ndarray,
+    x: np.ndarray,
+    priority: np.ndarray,
+    rng: np.random.Generator,
+    max_lps: int,
+    deadline: float | None,
+) -> _Tight:
+    """Fix every free unit whose hyperplane misses the node's region (to the side of x).
+
+    A free unit cuts the region when a point of the region with margin lies on its other
+    side: found first on lines through x (no LP), then by one realizability LP per
+    remaining unit, in the order of ``priority`` (largest first), at most ``max_lps``.
+    An LP that finds the other side empty fixes the unit; units left untested stay free.
+    """
+    W, b, M = prob.W, prob.b, prob.M
+    sign = sign.copy()
+    free = np.flatnonzero(sign == 0)
+    side = np.where(W[free] @ x + b[free] > 0, 1, -1).astype(np.int8)
+    other: dict[int, np.ndarray] = {}
+
+    def absorb(P: np.ndarray, ok: np.ndarray) -> None:
+        if not ok.any():
+            return
+        P = P[ok]
+        pre = P @ W[free].T + b[free]  # (n, u)
+        opposite = (pre * side < 0) & (np.abs(pre) > FEASIBLE_MARGIN)
+        for j in np.flatnonzero(opposite.any(axis=0)):
+            unit = int(free[j])
+            if unit not in other:
+                other[unit] = P[int(np.argmax(opposite[:, j]))].copy()
+
+    P, margins = _line_cloud(prob, lp, sign, x, rng)
+    absorb(P, margins > FEASIBLE_MARGIN)
+    lps = 0
+    fixed = 0
+    complete = True
+    order = np.argsort(-priority)
+    for j in order:
+        unit = int(free[j])
+        if unit in other:
+            continue
+        if lps >= max_lps or (deadline is not None and time.perf_counter() > deadline):
+            complete = False
+            break
+        child = sign.copy()
+        child[unit] = -side[j]
+        res = lp.margin(child)
+        lps += 1
+        if res.empty:
+            sign[unit] = side[j]
+            if side[j] > 0:
+                g = g + M[unit]
+            fixed += 1
+        elif res.witness:
+            other[unit] = res.x
+            absorb(res.x[None, :], np.array([True]))
+    # units fixed later may have been certified by points now outside the region: drop
+    # certificates that no longer hold (they are re-derived when branching)
+    for unit in list(other):
+        if lp.point_margin(other[unit], _with(sign, unit, -side[np.searchsorted(free, unit)])) <= (
+            FEASIBLE_MARGIN
+        ):
+            del other[unit]
+    return _Tight(sign, g, other, lps, fixed, complete)
+
+
+def _with(sign: np.ndarray, unit: int, value: int) -> np.ndarray:
+    out = sign.copy()
+    out[unit] = value
+    return out
 
 
 def branch_and_bound(
@@ -279,7 +437,7 @@ def branch_and_bound(
         parent_bound: float = math.inf,
     ) -> None:
         free = np.flatnonzero(sign == 0)
-        rel = _relaxation(g, M[free], norms[free], Y, u0, threshold())
+        rel = _relaxation(g, M[free], norms[free], Y, u0, threshold(), deadline=deadline)
         # a child's patterns are the parent's: its bound never exceeds the parent's
         rel.bound = min(rel.bound, parent_bound)
         bound = rel.bound * (1.0 + 1e-12)
@@ -287,7 +445,7 @@ def branch_and_bound(
         if bound <= threshold():
             pruned_max = max(pruned_max, bound)
             return
-        heapq.heappush(heap, (-bound, next(counter), sign, g, x, rel))
+        heapq.heappush(heap, (-bound, next(counter), sign, g, x, rel, False))
 
     # root
     sign0 = np.zeros(k, dtype=np.int8)
@@ -295,8 +453,12 @@ def branch_and_bound(
     offer_point(x_root)
     make(sign0, prob.g0.copy(), x_root)
     complete = True
-    while heap:
-        negb, _, sign, g, x, rel = heapq.heappop(heap)
+    rng = np.random.default_rng(0)
+    tightened = fixed_total = tighten_lps = 0
+    # per number of free units: [propagations, propagations that fixed a unit]
+    tighten_stats: dict[int, list[int]] = {}
+    while heap and complete:
+        negb, _, sign, g, x, rel, tight = heapq.heappop(heap)
         if -negb <= threshold():
             pruned_max = max(pruned_max, -negb)
             heap.clear()
@@ -304,10 +466,49 @@ def branch_and_bound(
         if (max_nodes is not None and nodes >= max_nodes) or (
             deadline is not None and time.perf_counter() > deadline
         ):
-            heapq.heappush(heap, (negb, next(counter), sign, g, x, rel))
+            heapq.heappush(heap, (negb, next(counter), sign, g, x, rel, tight))
             complete = False
             break
         nodes += 1
+        other: dict[int, np.ndarray] = {}
+        n_free = int(np.count_nonzero(sign == 0))
+        stats = tighten_stats.setdefault(n_free, [0, 0])
+        if (
+            TIGHTEN_LPS > 0
+            and not tight
+            and x is not None
+            and n_free
+            and (stats[0] < TIGHTEN_TRIALS or stats[1] >= TIGHTEN_RATE * stats[0])
+        ):
+            # propagate: fix the units whose hyperplane misses the region, re-bound
+            free = np.flatnonzero(sign == 0)
+            if rel.Y is not None:
+                priority = np.linalg.norm(M[free] @ rel.Y, axis=1)
+            else:
+                priority = np.abs(M[free] @ rel.u)
+            tt = _tighten(prob, lp, sign, g, x, priority, rng, TIGHTEN_LPS, deadline)
+            tightened += 1
+            stats[0] += 1
+            stats[1] += tt.fixed > 0
+            tighten_lps += tt.lps
+            fixed_total += tt.fixed
+            other = tt.other
+            if tt.fixed:
+                sign, g = tt.sign, tt.g
+                free = np.flatnonzero(sign == 0)
+                previous = rel.bound
+                rel = _relaxation(
+                    g, M[free], norms[free], rel.Y, rel.u, threshold(), SDP_ITERS, deadline
+                )
+                rel.bound = min(rel.bound, previous)
+                bound = rel.bound * (1.0 + 1e-12)
+                if bound <= threshold():
+                    pruned_max = max(pruned_max, bound)
+                    continue
+                if not tt.complete or (heap and bound < -heap[0][0]):
+                    # not the best node any more (or the deadline came): back in line
+                    heapq.heappush(heap, (-bound, next(counter), sign, g, x, rel, True))
+                    continue
         if progress is not None and nodes % 2000 == 0:
             progress(
                 {
@@ -317,7 +518,14 @@ def branch_and_bound(
                     "seconds": time.perf_counter() - start,
                 }
             )
+        first = True
         while True:  # process the node; forced units loop back here
+            if not first and deadline is not None and time.perf_counter() > deadline:
+                # out of time in a chain of forced units: the node goes back, still open
+                heapq.heappush(heap, (-rel.bound, next(counter), sign, g, x, rel, True))
+                complete = False
+                break
+            first = False
             free = np.flatnonzero(sign == 0)
             if len(free) == 0:
                 if x is not None:
@@ -366,6 +574,10 @@ def branch_and_bound(
                 disagree = x_side != s_free
                 if disagree.any():
                     score = np.where(disagree, score, -1.0)
+            if other:
+                known = np.array([int(u) in other for u in free])
+                if (known & (score >= 0)).any():
+                    score = np.where(known, score, -1.0)
             j = int(np.argmax(score))
             unit = int(free[j])
             want = 1 if s_free[j] else -1
@@ -381,6 +593,9 @@ def branch_and_bound(
                 child[unit] = sgn
                 if sgn == side and margin_x > FEASIBLE_MARGIN:
                     children.append((child, x))
+                    continue
+                if unit in other and lp.point_margin(other[unit], child) > FEASIBLE_MARGIN:
+                    children.append((child, other[unit]))
                     continue
                 if x is not None:
                     # step across the hyperplane: a point of the child without an LP?
@@ -407,7 +622,9 @@ def branch_and_bound(
                 x = cx
                 free = np.flatnonzero(sign == 0)
                 previous = rel.bound
-                rel = _relaxation(g, M[free], norms[free], rel.Y, rel.u, threshold())
+                rel = _relaxation(
+                    g, M[free], norms[free], rel.Y, rel.u, threshold(), deadline=deadline
+                )
                 rel.bound = min(rel.bound, previous)
                 continue
             for child, cx in children:
@@ -424,5 +641,11 @@ def branch_and_bound(
         nodes=nodes,
         lps=lp.calls - lps0,
         complete=complete and not heap,
-        info={"forced": forced, "open_nodes": len(heap)},
+        info={
+            "forced": forced,
+            "open_nodes": len(heap),
+            "tightened": tightened,
+            "tighten_fixed": fixed_total,
+            "tighten_lps": tighten_lps,
+        },
     )

@@ -16,6 +16,7 @@ units, with unit-norm rows so that t is the radius of a ball inside the region.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -226,6 +227,8 @@ class RegionLP:
         self.k, self.d = W.shape
         self.ball = ball
         self.calls = 0
+        #: time.perf_counter() value after which :meth:`margin` stops adding cuts
+        self.deadline: float | None = None
         if backend == "auto":
             backend = "highs" if _HAVE_HIGHSPY else "scipy"
         self.backend = backend
@@ -360,8 +363,9 @@ class RegionLP:
         With ``ball=True`` cutting planes are added until the maximizer lies in the ball
         with the margin (then ``x`` is a witness) or the outer approximation is empty
         (then the region certainly misses the ball). If neither happens within
-        ``max_cuts`` rounds the returned margin is the outer approximation's (an upper
-        bound on the true margin, so the region is kept) and ``x`` is None.
+        ``max_cuts`` rounds (or before :attr:`deadline`) the returned margin is the outer
+        approximation's (an upper bound on the true margin, so the region is kept) and
+        ``x`` is None.
         """
         res = self._solve(sign)
         if not self.ball or res.x is None or res.empty:
@@ -370,6 +374,8 @@ class RegionLP:
             norm = float(np.linalg.norm(res.x))
             if norm <= 1.0 - res.t + 1e-12:
                 return Margin(min(res.t, 1.0 - norm), res.x)
+            if self.deadline is not None and time.perf_counter() > self.deadline:
+                break
             self.add_cut(res.x / norm)
             res = self._solve(sign)
             if res.x is None or res.empty:
@@ -378,6 +384,16 @@ class RegionLP:
         if true_t > FEASIBLE_MARGIN:
             return Margin(true_t, res.x)
         return Margin(res.t, None)
+
+    def point_margins(self, X: np.ndarray, sign: np.ndarray) -> np.ndarray:
+        """:meth:`point_margin` of every row of X (n, d): (n,)."""
+        idx = np.flatnonzero(sign)
+        t = np.full(len(X), math.inf)
+        if len(idx):
+            t = np.min(sign[idx] * (X @ self.W[idx].T + self.b[idx]), axis=1)
+        if self.ball:
+            t = np.minimum(t, 1.0 - np.linalg.norm(X, axis=1))
+        return t
 
     def point_margin(self, x: np.ndarray, sign: np.ndarray) -> float:
         """Margin of x for the partial pattern ``sign`` (and the ball, when set)."""

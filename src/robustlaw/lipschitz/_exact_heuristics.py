@@ -6,6 +6,8 @@ certified lower bound once the point is checked against the network.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
@@ -76,9 +78,11 @@ def greedy_ascent(
     lp: RegionLP,
     x: np.ndarray,
     max_lps: int,
+    deadline: float | None = None,
 ) -> tuple[float, np.ndarray, int]:
     """Move from the region of x to a realizable neighbour pattern (one unit flipped) of
-    larger gradient norm while one exists; the flips are tried best gain first.
+    larger gradient norm while one exists; the flips are tried best gain first. Stops
+    after ``max_lps`` LPs or at ``deadline`` (a :func:`time.perf_counter` value).
 
     Returns (value, point inside the final region, LPs used).
     """
@@ -94,6 +98,8 @@ def greedy_ascent(
         for unit in order:
             if cand[unit] <= val * (1 + 1e-12) or used >= max_lps:
                 break
+            if deadline is not None and time.perf_counter() > deadline:
+                return val, x, used
             sign = np.where(s, 1, -1).astype(np.int8)
             sign[unit] = -sign[unit]
             res = lp.margin(sign)

@@ -13,6 +13,7 @@ of R; it returns the tangential norm there, recomputed.
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 from scipy.optimize import linprog
@@ -27,14 +28,20 @@ def tangential_norm(x: np.ndarray, g: np.ndarray) -> float:
     return float(np.linalg.norm(g - (x @ g) * x))
 
 
-def tangential_upper(prob: PatternProblem, s: np.ndarray, cuts: list[np.ndarray]) -> float:
+def tangential_upper(
+    prob: PatternProblem,
+    s: np.ndarray,
+    cuts: list[np.ndarray],
+    deadline: float | None = None,
+) -> float:
     """Certified bound on sup over x in R_s cap S of ||(I - x x^T) g||, g = g_s.
 
     0 when the closure of R_s lies inside the open ball (its bounding box, 2d LPs, does).
     Otherwise, the tangential norm being sqrt(||g||^2 - (x . g)^2), the bound is
     sqrt(||g||^2 - m^2) with m = min |g . x| over the closure of R_s inside an outer
     polytope of the ball (``cuts``: u . x <= 1 for unit u), two LPs; m = 0 when g . x
-    changes sign there (the bound is then ||g||).
+    changes sign there (the bound is then ||g||). Past ``deadline`` (a
+    :func:`time.perf_counter` value) the LPs stop and the bound is ||g||.
     """
     W, b, d = prob.W, prob.b, prob.d
     g = prob.gradient(s)
@@ -51,6 +58,8 @@ def tangential_upper(prob: PatternProblem, s: np.ndarray, cuts: list[np.ndarray]
     # a region whose closure lies in the open ball misses the sphere: bounding box by LPs
     far = 0.0
     for i in range(d):
+        if deadline is not None and time.perf_counter() > deadline:
+            return math.sqrt(gn2)
         e = np.zeros(d)
         e[i] = 1.0
         ext = 0.0

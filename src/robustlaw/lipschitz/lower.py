@@ -2,7 +2,7 @@
 
 Every value here is ``||grad f(x)||`` at a point where f is differentiable (tangential
 on the sphere) or a difference quotient ``|f(x) - f(x')| / dist(x, x')``: each is at most
-Lip(f), and each comes with its witness, recomputed in float64 (SCIENCE.md, Section 5).
+Lip(f), and each comes with its witness, recomputed in float64 (docs/science.md, Section 5).
 
 - ``grad_data``: the data points;
 - ``grad_random``: random points of the domain;

@@ -6,7 +6,7 @@ activation pattern s is
 
     g(s) = v + sum_l (alpha + (beta - alpha) s_l) a_l w_l,
 
-constant on the region, so autograd ascent does not move (SCIENCE.md, Section 5). This
+constant on the region, so autograd ascent does not move (docs/science.md, Section 5). This
 module moves between regions directly:
 
 1. **exact line search across regions**: along a line x + t u the pattern changes at the

@@ -2,7 +2,7 @@
 
 Both families are linear in their trainable parameters theta over fixed features of the
 input, with a first layer W (k, d) of N(0, 1/d) entries that is drawn once and never
-trained (SCIENCE.md section 6; Bombari, Kiyani, Mondelli, ICML 2023; Dohmatob 2021):
+trained (docs/science.md section 6; Bombari, Kiyani, Mondelli, ICML 2023; Dohmatob 2021):
 
 - random features (RF):  f(x) = sum_l theta_l psi(w_l . x),             p = k;
 - NTK features:          f(x) = sum_l psi'(w_l . x) <theta_l, x>,      p = d k

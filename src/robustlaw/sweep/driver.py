@@ -88,6 +88,29 @@ def plan_sweep(
     return make_plan(spec, finished, max_members or spec.run.max_members)
 
 
+def resolve_device(device: str) -> str:
+    """``"auto"`` → ``"cuda"`` when available, else ``"cpu"``; other names are checked.
+
+    Raises
+    ------
+    ValueError
+        When torch does not know the device or CUDA is asked for but not available.
+    """
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
+        ) from exc
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but CUDA is not available here")
+    return device
+
+
 def run_sweep(
     spec: Spec | str | Path,
     *,
@@ -126,10 +149,12 @@ def run_sweep(
     ------
     SpecError
         For an invalid spec (before anything is created or run).
+    ValueError
+        For a device torch does not know, or CUDA asked for where there is none.
     """
     start = time.perf_counter()
     spec = _as_spec(spec)
-    device = device or spec.run.device
+    device = resolve_device(device or spec.run.device)
     members = max_members or spec.run.max_members
     t0 = time.perf_counter()
     trials = expand(spec)

@@ -4,7 +4,8 @@ A spec describes a grid of trials. Every scientific field that takes a scalar ma
 list instead: the list is an **axis** of the grid, and the grid is the cartesian product of
 its axes. Axes named together in ``zip`` vary together instead (equal lengths). A list of
 ``[[cases]]`` tables gives variants of the base spec (each one merged into the base and
-expanded on its own); the spec's trials are the union. Unknown keys are rejected.
+expanded on its own; a case's free-form ``options``, ``params`` or ``label_params`` table
+replaces the base's whole); the spec's trials are the union. Unknown keys are rejected.
 
 Example (TOML)::
 
@@ -79,7 +80,7 @@ FAMILIES: dict[str, str] = {
     "construction": "construction",
 }
 
-#: Experiment labels of SCIENCE.md section 7 (the analysis package keys its verdicts on
+#: Experiment labels of docs/science.md section 7 (the analysis package keys its verdicts on
 #: them); other identifiers are accepted for user experiments.
 EXPERIMENTS = ("two_layer_law", "universal_law", "rf_ntk", "real_data", "constructions")
 
@@ -446,9 +447,12 @@ def _check(fn: Callable[[Any], Any], value: Any) -> Any:
 
 
 class RunSection(_Section):
-    """How to run (not part of a trial's identity): device and batch size."""
+    """How to run (not part of a trial's identity): device and batch size.
 
-    device: str = "cpu"
+    ``device`` is a torch device string, or ``"auto"``: CUDA when available, else the CPU.
+    """
+
+    device: str = "auto"
     max_members: int | None = None
 
     @field_validator("max_members", mode="before")
@@ -674,10 +678,19 @@ def _problems(error: ValidationError, raw: Mapping[str, Any]) -> list[tuple[str,
 # --------------------------------------------------------------------------- the spec
 
 
+#: Free-form tables a case replaces whole (its keys are a function's arguments, so mixing the
+#: base's and the case's would pass arguments the case did not ask for).
+_REPLACED_TABLES = frozenset({"options", "params", "label_params"})
+
+
 def _deep_merge(base: Mapping[str, Any], case: Mapping[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(dict(base))
     for key, value in case.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+        if (
+            isinstance(value, Mapping)
+            and isinstance(out.get(key), Mapping)
+            and key not in _REPLACED_TABLES
+        ):
             out[key] = _deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)

@@ -3,7 +3,7 @@
 For data x_i on the unit sphere S^{d-1} and labels y_i in [-1, 1],
 
     phi_i(x) = (1/s) [relu(<x_i, x> - (1 - s)) - relu(<x_i, x> - 1)],
-    f(x) = sum_i y_i phi_i(x)                                        (SCIENCE.md section 4)
+    f(x) = sum_i y_i phi_i(x)                                        (docs/science.md section 4)
 
 As a function of t = <x_i, x>, phi_i is 0 for t <= 1 - s, (t - 1 + s)/s on the slab
 1 - s < t < 1 and 1 for t >= 1; on the sphere t <= 1 with equality only at x = x_i, so

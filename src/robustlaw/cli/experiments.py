@@ -1,0 +1,245 @@
+"""``robustlaw demo`` and ``robustlaw reproduce``: packaged experiments, end to end."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from robustlaw.cli._common import bad_input_exits, console, fail, print_json
+
+OutDir = Annotated[
+    Path,
+    typer.Option(
+        "--out", "-o", help="Directory for results.db (shared, resumable) and the reports."
+    ),
+]
+Executor = Annotated[str, typer.Option(help="local or ray.")]
+Address = Annotated[str | None, typer.Option(help="Ray cluster address (--executor ray).")]
+Device = Annotated[str | None, typer.Option(help="Torch device (default: cuda when available).")]
+Progress = Annotated[
+    bool | None,
+    typer.Option("--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _executor_options(executor: str, address: str | None) -> dict[str, Any]:
+    if executor not in ("local", "ray"):
+        fail(f"--executor must be 'local' or 'ray', got {executor!r}")
+    if executor == "local":
+        if address is not None:
+            fail("--address applies to --executor ray")
+        return {}
+    return {"address": address}
+
+
+def _format_ci(verdict: Any) -> str:
+    fit = verdict.fit
+    if fit is None or not math.isfinite(fit.slope):
+        return "—"
+    low, high = fit.slope_ci
+    return f"{fit.slope:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _groups(verdicts: list[Any]) -> tuple[str, list[str]]:
+    """What all verdicts share (for the title) and what tells each apart (for a column)."""
+    keys = {key for v in verdicts for key, value in v.group if value == value}  # drop NaN
+    shared = {
+        key for key in keys if len({_value_text(dict(v.group).get(key)) for v in verdicts}) == 1
+    }
+    common = ", ".join(
+        f"{key}={_value_text(value)}" for key, value in verdicts[0].group if key in shared
+    )
+    varying = [
+        ", ".join(f"{key}={_value_text(value)}" for key, value in v.group if key in keys - shared)
+        for v in verdicts
+    ]
+    return common, varying
+
+
+def _verdict_table(title: str, verdicts: list[Any]) -> Table:
+    common, varying = _groups(verdicts)
+    table = Table(title=f"{title}\n[dim]{common}[/]" if common else title, title_justify="left")
+    columns = ["relation", "quantity", "slope (95% CI)", "pred.", "verdict", "up/low"]
+    if any(varying):
+        columns.insert(1, "at")
+    for column in columns:
+        table.add_column(column, no_wrap=column in ("slope (95% CI)", "verdict"))
+    for verdict, at in zip(verdicts, varying, strict=True):
+        colour = {"consistent": "green", "inconsistent": "red"}.get(verdict.verdict, "yellow")
+        gap = verdict.gap_median
+        table.add_row(
+            verdict.relation,
+            *([at] if any(varying) else []),
+            verdict.quantity_label,
+            _format_ci(verdict),
+            f"{verdict.predicted_slope:.2f}" if math.isfinite(verdict.predicted_slope) else "—",
+            f"[{colour}]{verdict.verdict}[/]",
+            f"{gap:.2f}×" if math.isfinite(gap) else "—",
+        )
+    return table
+
+
+def _verdict_json(verdict: Any) -> dict[str, Any]:
+    fit = verdict.fit
+    return {
+        "relation": verdict.relation,
+        "group": dict(verdict.group),
+        "quantity": verdict.quantity,
+        "certification": verdict.certification,
+        "slope": None if fit is None else fit.slope,
+        "slope_ci": None if fit is None else list(fit.slope_ci),
+        "predicted_slope": verdict.predicted_slope,
+        "verdict": verdict.verdict,
+        "statement": verdict.statement,
+        "reason": verdict.reason,
+        "rule": verdict.rule,
+        "gap_median": verdict.gap_median,
+    }
+
+
+def _run(
+    name: str,
+    scale: str,
+    out: Path,
+    executor: str,
+    address: str | None,
+    device: str | None,
+    progress: bool | None,
+    as_json: bool,
+) -> None:
+    from robustlaw.experiments import run_experiment
+
+    options = _executor_options(executor, address)
+    say = (lambda message: None) if as_json else (
+        lambda message: console.print(f"[dim]{message}[/]", highlight=False)
+    )  # fmt: skip
+    with bad_input_exits():
+        result = run_experiment(
+            name,
+            scale,
+            out_dir=out,
+            executor=executor,
+            executor_options=options,
+            device=device,
+            progress=False if as_json else progress,
+            log=say,
+        )
+    summary = result.summary
+    if as_json:
+        print_json(
+            {
+                "experiment": name,
+                "scale": scale,
+                "spec_name": result.spec_name,
+                "summary": summary.to_dict(),
+                "store": str(result.store),
+                "report": None if result.report is None else str(result.report),
+                "headline": [_verdict_json(v) for v in result.headline],
+                "verdicts": [_verdict_json(v) for v in result.verdicts],
+            }
+        )
+        return
+    console.print(
+        f"{summary.total} trials: {summary.done} run now, {summary.skipped} already in the "
+        f"store, {summary.failed} failed, {summary.diverged} diverged ({summary.seconds:.0f} s)",
+        highlight=False,
+    )
+    if result.headline:
+        console.print(_verdict_table(f"{name}: fitted log-log slopes", result.headline))
+        console.print(
+            "[dim]slope of log Lip vs log(n/k) over seeds (bootstrap); pred.: the conjecture's "
+            "slope; up/low: median certified upper/lower ratio of the fitted cells[/]",
+            highlight=False,
+        )
+        for note in dict.fromkeys(v.reason for v in result.headline if v.reason):
+            console.print(f"[dim]note: {note}[/]", highlight=False)
+    if result.report is not None:
+        console.print(f"report: {result.report}", highlight=False)
+
+
+def demo(
+    out: OutDir = Path("robustlaw-results"),
+    executor: Executor = "local",
+    address: Address = None,
+    device: Device = None,
+    progress: Progress = None,
+    as_json: AsJson = False,
+    scale: Annotated[str, typer.Option(hidden=True, help="default or tiny (smoke test).")] = (
+        "default"
+    ),
+) -> None:
+    """The two-layer law on the sphere, measured: sweep, certified Lipschitz, fits, report.
+
+    Fits the smoothest ReLU networks the search finds to random ±1 labels of points on the
+    sphere for widths k from below n/d to above n and several seeds, brackets each network's
+    Lipschitz constant on the sphere between certified bounds, fits Lip against n/k on log-log
+    axes, prints the slope with its bootstrap CI next to the conjecture's 1/2, and writes an
+    HTML report. Rerunning resumes: finished trials are read from the store.
+    """
+    _run("demo", scale, out, executor, address, device, progress, as_json)
+
+
+def reproduce(
+    name: Annotated[
+        str | None, typer.Argument(help="Experiment to run (see --list).", show_default=False)
+    ] = None,
+    scale: Annotated[
+        str, typer.Option(help="small (a laptop, minutes), full (GPU or cluster), tiny (smoke).")
+    ] = "small",
+    out: OutDir = Path("robustlaw-results"),
+    executor: Executor = "local",
+    address: Address = None,
+    device: Device = None,
+    progress: Progress = None,
+    as_json: AsJson = False,
+    list_: Annotated[bool, typer.Option("--list", help="List the experiments and exit.")] = False,
+    print_spec: Annotated[
+        bool,
+        typer.Option(
+            "--print-spec", help="Print the experiment's spec (TOML, for `robustlaw sweep run`)."
+        ),
+    ] = False,
+) -> None:
+    """Run one of the paper experiments (docs/science.md §7) at a scale, then analyse and report.
+
+    Experiments: two-layer-law, universal-law, rf-ntk, real-data, constructions. Results go to
+    OUT/results.db (rerunning skips finished trials) and OUT/<spec>-report/report.html.
+    """
+    from robustlaw.experiments import CATALOG, spec_text
+
+    if list_:
+        rows = [
+            {"name": e.name, "scales": list(e.scales), "description": e.description}
+            for e in CATALOG.values()
+            if e.name != "demo"
+        ]
+        if as_json:
+            print_json(rows)
+            return
+        table = Table(title="experiments", title_justify="left")
+        for column in ("name", "scales", "description"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(row["name"], ", ".join(row["scales"]), row["description"])
+        console.print(table)
+        return
+    if name is None:
+        fail(f"NAME is required: one of {sorted(k for k in CATALOG if k != 'demo')}")
+    if name == "demo":
+        fail("the demo runs with `robustlaw demo`")
+    with bad_input_exits():
+        if print_spec:
+            typer.echo(spec_text(name, scale), nl=False)
+            return
+    _run(name, scale, out, executor, address, device, progress, as_json)
