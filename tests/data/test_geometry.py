@@ -137,6 +137,43 @@ def test_interpolation_lipschitz_is_attained_by_mcshane():
     assert not torch.allclose(mcshane(0.99 * L), y, atol=1e-9)  # and fails just below
 
 
+def test_sphere_floor_on_a_circle_by_hand():
+    angles = torch.tensor([0.0, 0.5, 2.0], dtype=F64)
+    X = torch.stack([angles.cos(), angles.sin()], dim=1)
+    result = rd.separation(X, [1.0, -1.0, 1.0], domain="sphere")
+    assert result.interpolation_domain == "sphere"
+    assert result.interpolation_lipschitz == pytest.approx(2.0 / 0.5, rel=1e-12)  # arc, not chord
+    assert set(result.interpolation_pair) == {0, 1}
+    chord = rd.separation(X, [1.0, -1.0, 1.0]).interpolation_lipschitz
+    assert chord == pytest.approx(2.0 / (2 * math.sin(0.25)), rel=1e-12)
+
+
+def test_sphere_floor_is_attained_by_mcshane_in_the_geodesic_metric():
+    X = _cloud(n=80, d=5, seed=11)
+    X = X / X.norm(dim=1, keepdim=True)
+    y = torch.tanh(4 * X[:, 0] * X[:, 1])
+    result = rd.separation(X, y, domain="sphere")
+    chunked = rd.separation(X, y, domain="sphere", max_bytes=8 * 80 * 5)
+    assert result == chunked
+    angle = torch.arccos((X @ X.T).clamp(-1, 1))
+    L = result.interpolation_lipschitz
+
+    def mcshane(lip):
+        return (y[None, :] + lip * angle).min(dim=1).values
+
+    assert torch.allclose(mcshane(L), y, atol=1e-9)
+    assert not torch.allclose(mcshane(0.99 * L), y, atol=1e-9)
+    # geodesic distances exceed chords: the floor on the sphere is below the one in R^d
+    assert L <= rd.separation(X, y).interpolation_lipschitz
+
+
+def test_sphere_floor_needs_points_on_the_sphere():
+    with pytest.raises(ValueError, match="unit sphere"):
+        rd.separation(_cloud(n=10, d=3) * 2, torch.ones(10, dtype=F64), domain="sphere")
+    with pytest.raises(ValueError, match="domain must be"):
+        rd.separation(_cloud(n=10, d=3), domain="torus")
+
+
 def test_duplicates():
     X = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], dtype=F64)
     result = rd.separation(X, [0.5, 1.0, -1.0, -1.0])

@@ -152,6 +152,44 @@ def test_cap_construction_interpolates_with_certified_bounds():
     assert metrics["p"] == theory.two_layer_param_count(6, 24)
     assert 0 < metrics["lip_lower"] <= metrics["lip_upper"] < math.inf
     assert metrics["lip_upper_method"].startswith("construction")
+    # an exact interpolant is never smoother than the data floor (geodesic on the sphere)
+    assert 0 < metrics["lip_floor"] <= metrics["lip_lower"] * (1 + 1e-9)
+
+
+def test_data_floor_is_the_separation_of_the_trial_data_and_bounds_every_fit():
+    raw = _spec(
+        data={"distribution": "sphere", "n": 16, "d": 5},
+        model={"family": "two_layer", "widths": [64]},
+        fit={"target": "interpolate", "tol": 1e-6, "steps": 4000, "lr": 0.01},
+        lipschitz={"domain": "sphere", "methods": ["lower", "upper"], "test_points": 1},
+    )
+    (record,) = _records(raw).values()
+    metrics = record["metrics"]
+    X, y = (torch.as_tensor(v, dtype=torch.float64) for v in _trial_data(raw))
+    expected = rl_data.separation(X, y, domain="sphere").interpolation_lipschitz
+    assert _close(metrics["lip_floor"], expected, 1e-6)
+    assert metrics["fit_reached"] is True
+    # |f(x_i) - y_i| <= sqrt(n mse) at every point, so f's quotient on the floor's pair is
+    # at least the floor times (1 - sqrt(n mse)) for +-1 labels
+    slack = 1 - math.sqrt(16 * metrics["train_mse"])
+    assert metrics["lip_upper"] >= metrics["lip_floor"] * slack
+    below = _spec(
+        data={"distribution": "sphere", "n": 16, "d": 5},
+        model={"family": "two_layer", "widths": [8]},
+        fit={"target": "below_noise", "eps": 0.5, "steps": 50},
+        lipschitz={"domain": "sphere", "methods": [], "test_points": 1},
+    )
+    (record,) = _records(below).values()
+    assert "lip_floor" not in record["metrics"]  # a fit below the noise need not interpolate
+
+
+def _trial_data(raw: dict):
+    from robustlaw.sweep.run import RunContext
+    from robustlaw.sweep.runners import _load_data
+
+    (batch,) = group(expand(parse_spec(raw)))
+    data = _load_data(batch.config, RunContext())
+    return data.X, data.y
 
 
 def test_threshold_construction_has_a_proven_infinite_constant():

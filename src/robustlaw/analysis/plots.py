@@ -195,15 +195,16 @@ def plot_lipschitz_scaling(
 
     Each cell (one configuration and seed; see ``smoothest_fits``) is a vertical bar from its
     lower bound (value at a witness) to its certified upper bound, with a black dot at the
-    exact value when proven. Cells outside the fit range (``in_range`` false) are drawn
-    faded. ``fits`` are drawn as lines with their pointwise confidence bands; ``references``
-    as grey lines (the law's scaling).
+    exact value when proven, and a green tick at the data floor (``lip_floor``, when
+    recorded: no exact interpolant of that cell's data is smoother). Cells outside the fit
+    range (``in_range`` false) are drawn faded. ``fits`` are drawn as lines with their
+    pointwise confidence bands; ``references`` as grey lines (the law's scaling).
 
     Parameters
     ----------
     cells : pandas.DataFrame
-        Columns ``x``, ``lip_lower``, ``lip_upper``; optional ``lip_exact``, ``in_range``
-        and ``hue``.
+        Columns ``x``, ``lip_lower``, ``lip_upper``; optional ``lip_exact``, ``lip_floor``,
+        ``in_range`` and ``hue``.
     x, x_label : str
         Column on the horizontal axis and its axis label.
     hue : str, optional
@@ -282,6 +283,20 @@ def plot_lipschitz_scaling(
                         ls="none",
                         zorder=3,
                     )
+        floor = _numeric(cells, "lip_floor") if "lip_floor" in cells.columns else None
+        if floor is not None and (shown & _positive_finite(floor)).any():
+            sel = shown & _positive_finite(floor)
+            ax.plot(
+                xs[sel],
+                floor[sel],
+                "_",
+                ms=7,
+                mew=1.0,
+                color="#009E73",
+                ls="none",
+                zorder=2,
+                label="data floor (least Lip of any exact interpolant)",
+            )
         if infinite.any():
             ax.plot([], [], " ", label=f"Lip = ∞ in {int(infinite.sum())} cells (not drawn)")
         if (np.isfinite(exact) & (exact > 0) & shown).any():

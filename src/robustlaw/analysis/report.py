@@ -271,6 +271,8 @@ def _experiment_figures(
                     "blank: not run.",
                 )
             )
+        if {"n", "d", "width"} <= set(cells.columns):
+            out.append(_smoothest_by_width(cells))
         if {"n", "d", "width", "train_mse"} <= set(members.columns):
             noise = numeric_column(members, "noise_level").dropna().unique()
             fig = plots.plot_fit_quality(
@@ -314,6 +316,51 @@ def _experiment_figures(
 
 
 # --------------------------------------------------------------------------- tables
+
+
+def _smoothest_by_width(cells: pd.DataFrame) -> str:
+    """Median over seeds, per (n, d, k), of the smoothest fit's bounds beside the data floor."""
+    rows = []
+    for (n, d, width), group in cells.groupby(["n", "d", "width"], sort=True):
+        fitted = group[group["fit_reached"].astype(bool)]
+        lower = numeric_column(fitted, "lip_lower").median()
+        upper = numeric_column(fitted, "lip_upper").median()
+        exact = numeric_column(fitted, "lip_exact")
+        floor = numeric_column(group, "lip_floor").median()
+        rows.append(
+            [
+                _fmt(n),
+                _fmt(d),
+                _fmt(width),
+                _fmt(n / width),
+                f"{len(fitted)}/{len(group)}",
+                _fmt(lower),
+                _fmt(upper),
+                f"{int(exact.notna().sum())}/{len(fitted)}",
+                _fmt(floor),
+                _fmt(upper / floor if floor > 0 else math.nan),
+            ]
+        )
+    headers = [
+        "n",
+        "d",
+        "k",
+        "n/k",
+        "seeds fitted",
+        "lower (median)",
+        "certified upper (median)",
+        "exact proven",
+        "data floor (median)",
+        "upper / floor",
+    ]
+    return (
+        "<h3>Smoothest fit per width</h3>"
+        + _table(headers, rows, numeric={0, 1, 2, 3, 5, 6, 8, 9})
+        + "<p class='note'>Medians over the seeds where some member fits. The data floor is "
+        "the least Lipschitz constant of any function that interpolates the labels exactly "
+        "(max |y_i − y_j| / dist(x_i, x_j), geodesic on the sphere): no fitting network can "
+        "go below it, whatever its width.</p>"
+    )
 
 
 def _verdict_rows(verdicts: Sequence[Verdict]) -> str:

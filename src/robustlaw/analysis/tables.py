@@ -183,8 +183,9 @@ def smoothest_fits(records: pd.DataFrame) -> pd.DataFrame:
         ``records``; ``n_members`` and ``n_fitted``; ``fit_reached`` (some member fits);
         ``lip_lower``, ``lip_upper``, ``lip_exact`` as in the module docstring (NaN when no
         member fits or the bound is not available); ``lip_upper_method`` of the member with
-        the smallest upper bound; ``sensitivity`` (smallest among fitted members; an
-        estimate); ``train_mse`` (smallest among members); ``fit_seconds`` and
+        the smallest upper bound; ``lip_floor`` (the data floor: no exact interpolant of the
+        cell's data is smoother; NaN when not recorded); ``sensitivity`` (smallest among
+        fitted members; an estimate); ``train_mse`` (smallest among members); ``fit_seconds`` and
         ``lip_seconds`` (sums); and the derived ``n_over_k`` = n / width and ``d_eff``
         (intrinsic dimension when recorded, else d).
     """
@@ -213,6 +214,8 @@ def smoothest_fits(records: pd.DataFrame) -> pd.DataFrame:
             row["lip_upper_method"] = fitted.loc[hi.idxmin(), "lip_upper_method"]
         else:
             row["lip_upper_method"] = None
+        floor = numeric_column(cell, "lip_floor")
+        row["lip_floor"] = float(floor.median()) if floor.notna().any() else math.nan
         sens = numeric_column(fitted, "sensitivity")
         row["sensitivity"] = float(sens.min()) if sens.notna().any() else math.nan
         mse = numeric_column(cell, "train_mse")
@@ -228,6 +231,7 @@ def smoothest_fits(records: pd.DataFrame) -> pd.DataFrame:
         "fit_reached",
         *LIP_COLUMNS,
         "lip_upper_method",
+        "lip_floor",
         "sensitivity",
         "train_mse",
         "fit_seconds",

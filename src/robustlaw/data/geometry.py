@@ -251,12 +251,17 @@ class Separation:
     duplicates : int
         Points at distance 0 from another point.
     interpolation_lipschitz : float or None
-        With labels: max over i != j of |y_i - y_j| / ||x_i - x_j||, the smallest Lipschitz
-        constant of any function with f(x_i) = y_i; it is attained by the McShane-Whitney
-        extension f(x) = min_i (y_i + L ||x - x_i||), so this value is exact (inf when two
-        coincident points carry different labels).
+        With labels: max over i != j of |y_i - y_j| / dist(x_i, x_j), the smallest Lipschitz
+        constant of any function on the domain with f(x_i) = y_i (the *data floor*: no
+        interpolating network can be smoother); it is attained by the McShane-Whitney
+        extension f(x) = min_i (y_i + L dist(x, x_i)), so this value is exact (inf when two
+        coincident points carry different labels). dist is Euclidean on R^d (and on any
+        convex domain such as the ball) and the geodesic angle on the unit sphere, where
+        Lipschitz means the tangential gradient is bounded.
     interpolation_pair : (int, int) or None
         A pair attaining it.
+    interpolation_domain : str
+        ``"rd"`` or ``"sphere"``: the metric of ``interpolation_lipschitz``.
     """
 
     n: int
@@ -267,6 +272,7 @@ class Separation:
     duplicates: int
     interpolation_lipschitz: float | None = None
     interpolation_pair: tuple[int, int] | None = None
+    interpolation_domain: str = "rd"
 
     def to_dict(self) -> dict[str, Any]:
         return plain(asdict(self))  # type: ignore[return-value]
@@ -279,9 +285,10 @@ def separation(
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
     max_bytes: int = DEFAULT_MAX_BYTES,
     progress: Progress | None = None,
+    domain: str = "rd",
 ) -> Separation:
     """Minimum pairwise distance, the distribution of nearest-neighbour distances and, with
-    labels, the smallest Lipschitz constant of an interpolant.
+    labels, the smallest Lipschitz constant of an interpolant (the data floor).
 
     Parameters
     ----------
@@ -289,6 +296,10 @@ def separation(
     y : (n,) array-like in [-1, 1], optional
     quantiles : sequence of float in [0, 1]
         Levels reported for the nearest-neighbour distances.
+    domain : {"rd", "ball", "sphere"}
+        The metric of the data floor: Euclidean (``"rd"``, ``"ball"``) or the geodesic angle
+        2 arcsin(||x_i - x_j|| / 2) on the unit sphere (the points must have norm 1 within
+        1e-6). Nearest-neighbour distances are Euclidean in every case.
     max_bytes : int
         Memory for one block of squared distances: 10^5 points never need an n x n matrix.
     progress : callable(done, n), optional
@@ -303,14 +314,26 @@ def separation(
     labels = None if y is None else as_labels(y, n, "y").to(points.device)
     levels = [require_real("quantiles", q, low=0.0, high=1.0) for q in quantiles]
     max_bytes = require_count("max_bytes", max_bytes)
+    if domain not in ("rd", "ball", "sphere"):
+        raise ValueError(f"domain must be 'rd', 'ball' or 'sphere', got {domain!r}")
+    sphere = domain == "sphere"
+    if sphere:
+        worst = float((points.norm(dim=1) - 1.0).abs().max())
+        if worst > 1e-6:
+            raise ValueError(
+                f"X must lie on the unit sphere for domain='sphere' (|norm - 1| up to {worst:.3g})"
+            )
     nearest = torch.empty(n, dtype=torch.int64, device=points.device)
     best_ratio, best_pair = -1.0, (0, 0)
     for start, block in squared_distance_blocks(points, max_bytes, progress):
         stop = start + block.shape[0]
         nearest[start:stop] = block.argmin(dim=1)
         if labels is not None:
-            # squared ratios (y_i - y_j)^2 / ||x_i - x_j||^2, computed in place; 0/0 -> 0
-            ratio = (labels[start:stop, None] - labels[None, :]).square_().div_(block)
+            # squared ratios (y_i - y_j)^2 / dist(x_i, x_j)^2, computed in place; 0/0 -> 0
+            squared = block
+            if sphere:  # geodesic angle from the chord: 2 arcsin(chord / 2)
+                squared = block.clamp(min=0).sqrt().div_(2).clamp_(max=1).asin_().mul_(2).square_()
+            ratio = (labels[start:stop, None] - labels[None, :]).square_().div_(squared)
             torch.nan_to_num_(ratio, nan=0.0, posinf=math.inf)
             values, where = ratio.max(dim=1)
             row = int(values.argmax())
@@ -324,6 +347,8 @@ def separation(
     if labels is not None:
         i, j = best_pair
         distance = float((points[i] - points[j]).norm())
+        if sphere:
+            distance = 2.0 * math.asin(min(1.0, distance / 2.0))
         gap = abs(float(labels[i] - labels[j]))
         interpolation = (math.inf if gap > 0 else 0.0) if distance == 0 else gap / distance
         pair = (i, j) if gap > 0 else None
@@ -336,4 +361,5 @@ def separation(
         duplicates=int((nn_np == 0).sum()),
         interpolation_lipschitz=interpolation,
         interpolation_pair=pair,
+        interpolation_domain="sphere" if sphere else "rd",
     )

@@ -95,12 +95,15 @@ def load(store: str | Path = DEFAULT_STORE, spec_name: str | None = None):  # ->
     intrinsic_dim, noise_level, family, activation, width, depth, p, seed, target, eps,
     train_mse, fit_reached, lip_lower, lip_upper, lip_upper_method, lip_lower_method,
     lip_exact, sensitivity, robust_accuracy, pgd_radius, clean_accuracy, fit_seconds,
-    lip_seconds`` (NaN / <NA> where not applicable), provenance columns (versions,
-    device, executor, timings) and the JSON blobs ``config_json``, ``metrics_json``,
-    ``fit_json``, ``lipschitz_json``, ``meta_json``, ``extra_json``.
+    lip_seconds, certified_robust_accuracy, lip_floor`` (NaN / <NA> where not applicable),
+    provenance columns (versions, device, executor, timings) and the JSON blobs
+    ``config_json``, ``metrics_json``, ``fit_json``, ``lipschitz_json``, ``meta_json``,
+    ``extra_json``.
 
     ``lip_exact`` is NaN unless the exact value was proven; ``lip_upper`` is certified
-    (by ``lip_upper_method``); ``lip_lower`` is a value recomputed at a witness.
+    (by ``lip_upper_method``); ``lip_lower`` is a value recomputed at a witness;
+    ``lip_floor`` (interpolation targets and constructions) is the data floor, the smallest
+    Lipschitz constant on the domain of any function that interpolates the labels exactly.
 
     Raises
     ------

@@ -164,6 +164,22 @@ def _estimated_intrinsic_dim(data: _Data) -> tuple[float | None, dict[str, Any] 
     return float(result.estimate), plain
 
 
+def data_floor(data: _Data, domain: str) -> float:
+    """The data floor: the smallest Lipschitz constant on ``domain`` of any function with
+    f(x_i) = y_i (exact; see :func:`robustlaw.data.separation`). NaN where it does not apply
+    (unlabelled data, or points off the sphere for the sphere domain)."""
+    from robustlaw import data as rl_data
+
+    if data.y is None or data.n < 2:
+        return math.nan
+    try:
+        result = rl_data.separation(data.X.detach(), data.y.detach(), domain=domain)
+    except ValueError:  # e.g. data not on the sphere: no sphere floor
+        return math.nan
+    value = result.interpolation_lipschitz
+    return math.nan if value is None else float(value)
+
+
 # --------------------------------------------------------------------------- Lipschitz
 
 
@@ -477,6 +493,8 @@ def run_train(batch: Batch, ctx: RunContext) -> list[TrialOutcome]:
     family, fits, extras, fit_seconds = _fit_members(family, data, cfg)
     mse, finite = _mse_and_status(family, data)
     B = len(batch)
+    # interpolation targets: no fitting network can be smoother than the data allow
+    floor = data_floor(data, cfg.lipschitz.domain) if cfg.fit.target == "interpolate" else None
     metrics: list[dict[str, Any]] = [
         {
             "n": data.n,
@@ -486,6 +504,7 @@ def run_train(batch: Batch, ctx: RunContext) -> list[TrialOutcome]:
             "intrinsic_dim": intrinsic,
             "train_mse": mse[b],
             "fit_reached": _reached(cfg, mse[b], data.noise_level),
+            **({} if floor is None else {"lip_floor": floor}),
         }
         for b in range(B)
     ]
@@ -698,6 +717,7 @@ def run_construction(batch: Batch, ctx: RunContext) -> list[TrialOutcome]:
     data = _load_data(cfg, ctx)
     fn = construction_function(cfg.model.construction)
     accepted = inspect.signature(fn).parameters
+    floor = data_floor(data, cfg.lipschitz.domain)
     outcomes = []
     for trial in batch.trials:
         width = trial.config.model.width
@@ -730,6 +750,7 @@ def run_construction(batch: Batch, ctx: RunContext) -> list[TrialOutcome]:
             "lip_lower": math.nan,
             "lip_upper": math.nan,
             "lip_exact": math.nan,
+            "lip_floor": floor,
         }
         interval = report.lipschitz.get(cfg.lipschitz.domain)
         if interval is not None and interval.exact:

@@ -84,6 +84,7 @@ COLUMNS: dict[str, str] = {
     "lip_seconds": "REAL",
     # further measurements
     "certified_robust_accuracy": "REAL",
+    "lip_floor": "REAL",
     # provenance and bookkeeping
     "kind": "TEXT",
     "dataset": "TEXT",
