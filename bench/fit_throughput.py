@@ -13,8 +13,12 @@ Printed:
    useful-FLOP rate (FLOPs of the real, unpadded units: n k (4 d + 6) per member and step)
    as a fraction of the torch matmul peak measured in the same run, and the peak memory
    (max RSS of a fresh process running only that side);
-3. the activation budget per evaluation chunk (``chunk_bytes``) against throughput;
-4. Adam with torch's fused kernel against the unfused update.
+3. the gradient path: the hand-derived two-layer pass (``analytic``, the default for ReLU
+   and leaky ReLU) against autograd, in float32 and float64, with the useful-FLOP rate of each
+   (best of ``--repeats`` alternating runs per path, against the best matmul peak measured
+   in between);
+4. the activation budget per evaluation chunk (``chunk_bytes``) against throughput;
+5. Adam with torch's fused kernel against the unfused update.
 
 Every measurement runs in its own subprocess, one after the other, with the same number of
 intra-op threads (``--threads``, default 1: on a shared machine several threads per process
@@ -132,6 +136,7 @@ def worker(args) -> dict:
             steps=args.steps,
             chunk_bytes=args.chunk_bytes,
             fused=None if args.fused == "auto" else args.fused == "on",
+            analytic=None if args.analytic == "auto" else args.analytic == "on",
             progress=False,
         )
         out["seconds"] = time.perf_counter() - start
@@ -167,11 +172,15 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--quick", action="store_true", help="fewer configurations")
+    p.add_argument(
+        "--repeats", type=int, default=3, help="alternating runs per gradient path (best kept)"
+    )
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
     p.add_argument("--chunk-bytes", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--fused", default="auto", help=argparse.SUPPRESS)
     p.add_argument("--grid", default="reference", help=argparse.SUPPRESS)
+    p.add_argument("--analytic", default="auto", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         print(json.dumps(worker(args)))
@@ -246,7 +255,35 @@ def main() -> None:
         f"| {Bs / bt['seconds']:.1f} | **{nv['seconds'] / bt['seconds']:.1f}x** |"
     )
 
-    # 3. chunk sizes
+    # 3. gradient path
+    print(
+        f"\n## Gradient path (reference grid, {args.steps} steps, best of {args.repeats} "
+        "alternating runs per path)\n"
+    )
+    print(
+        "| dtype | autograd (s) | analytic (s) | speed-up | useful GFLOP/s autograd "
+        "| useful GFLOP/s analytic | % of matmul peak (autograd / analytic) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for dtype in ("float32",) if args.quick else ("float32", "float64"):
+        peak = run("peak", dtype, 1, args.threads)["peak_gflops"]
+        best: dict[str, dict] = {}
+        for _ in range(args.repeats):  # alternate, so that a change of load hits both paths
+            for path in ("off", "on"):
+                res = run("batched", dtype, args.steps, args.threads, lr=args.lr, analytic=path)
+                if path not in best or res["seconds"] < best[path]["seconds"]:
+                    best[path] = res
+            peak = max(peak, run("peak", dtype, 1, args.threads)["peak_gflops"])
+        slow, fast = best["off"], best["on"]
+        flops = _useful_flops(fast["widths"], args.steps)
+        r_slow, r_fast = flops / slow["seconds"] / 1e9, flops / fast["seconds"] / 1e9
+        print(
+            f"| {dtype} | {slow['seconds']:.2f} | {fast['seconds']:.2f} "
+            f"| **{slow['seconds'] / fast['seconds']:.2f}x** | {r_slow:.1f} | {r_fast:.1f} "
+            f"| {100 * r_slow / peak:.0f}% / {100 * r_fast / peak:.0f}% of {peak:.0f} |"
+        )
+
+    # 4. chunk sizes
     sizes = [2**18, 2**20, 2**21, 2**23, 2**26] if not args.quick else [2**20, 2**21, 2**26]
     print(f"\n## Activation budget per evaluation chunk (float32, {args.steps} steps)\n")
     print("| chunk_bytes | batched (s) | useful GFLOP/s |")
@@ -256,7 +293,7 @@ def main() -> None:
         rate = _useful_flops(bt["widths"], args.steps) / bt["seconds"] / 1e9
         print(f"| {size / 2**20:g} MiB | {bt['seconds']:.2f} | {rate:.1f} |")
 
-    # 4. fused Adam
+    # 5. fused Adam
     print(f"\n## Adam update kernel (float32, {args.steps} steps)\n")
     print("| Adam | batched (s) |")
     print("|---|---|")

@@ -261,7 +261,20 @@ class Relation:
 
 
 RELATIONS: tuple[Relation, ...] = (
-    Relation("two_layer_law", "Lip vs n/k", "n_over_k", "n/k", _BASE, _LIP, "two_layer"),
+    Relation(
+        "two_layer_law",
+        "Lip vs n/k",
+        "n_over_k",
+        "n/k",
+        _BASE,
+        _LIP,
+        "two_layer",
+        note=(
+            "pools every n: with several n it mixes the slope vs k at fixed n and the slope vs "
+            "n at fixed k, and can sit near 1/2 when neither does; read it beside the "
+            "fixed-n and fixed-k fits"
+        ),
+    ),
     Relation(
         "two_layer_law", "Lip vs k at fixed n", "width", "k", (*_BASE, "n"), _LIP, "two_layer"
     ),

@@ -67,27 +67,32 @@ def _groups(verdicts: list[Any]) -> tuple[str, list[str]]:
     return common, varying
 
 
-def _verdict_table(title: str, verdicts: list[Any]) -> Table:
+def _verdict_tables(title: str, verdicts: list[Any]) -> list[Table]:
+    """One small table per (relation, configuration): rows are lower / upper / exact."""
     common, varying = _groups(verdicts)
-    table = Table(title=f"{title}\n[dim]{common}[/]" if common else title, title_justify="left")
-    columns = ["relation", "quantity", "slope (95% CI)", "pred.", "verdict", "up/low"]
-    if any(varying):
-        columns.insert(1, "at")
-    for column in columns:
-        table.add_column(column, no_wrap=column in ("slope (95% CI)", "verdict"))
+    sections: dict[tuple[str, str], list[Any]] = {}
     for verdict, at in zip(verdicts, varying, strict=True):
-        colour = {"consistent": "green", "inconsistent": "red"}.get(verdict.verdict, "yellow")
-        gap = verdict.gap_median
-        table.add_row(
-            verdict.relation,
-            *([at] if any(varying) else []),
-            verdict.quantity_label,
-            _format_ci(verdict),
-            f"{verdict.predicted_slope:.2f}" if math.isfinite(verdict.predicted_slope) else "—",
-            f"[{colour}]{verdict.verdict}[/]",
-            f"{gap:.2f}×" if math.isfinite(gap) else "—",
-        )
-    return table
+        sections.setdefault((verdict.relation, at), []).append(verdict)
+    tables = []
+    for i, ((relation, at), members) in enumerate(sections.items()):
+        heading = f"[bold]{relation}[/]" + (f" at {at}" if at else "")
+        if i == 0:
+            heading = f"{title}\n[dim]{common}[/]\n{heading}" if common else f"{title}\n{heading}"
+        table = Table(title=heading, title_justify="left")
+        for column in ("quantity", "slope (95% CI)", "pred.", "verdict", "up/low"):
+            table.add_column(column, no_wrap=True)
+        for verdict in members:
+            colour = {"consistent": "green", "inconsistent": "red"}.get(verdict.verdict, "yellow")
+            gap = verdict.gap_median
+            table.add_row(
+                verdict.quantity_label,
+                _format_ci(verdict),
+                f"{verdict.predicted_slope:.2f}" if math.isfinite(verdict.predicted_slope) else "—",
+                f"[{colour}]{verdict.verdict}[/]",
+                f"{gap:.2f}×" if math.isfinite(gap) else "—",
+            )
+        tables.append(table)
+    return tables
 
 
 def _verdict_json(verdict: Any) -> dict[str, Any]:
@@ -156,10 +161,12 @@ def _run(
         highlight=False,
     )
     if result.headline:
-        console.print(_verdict_table(f"{name}: fitted log-log slopes", result.headline))
+        for table in _verdict_tables(f"{name}: fitted log-log slopes", result.headline):
+            console.print(table)
         console.print(
-            "[dim]slope of log Lip vs log(n/k) over seeds (bootstrap); pred.: the conjecture's "
-            "slope; up/low: median certified upper/lower ratio of the fitted cells[/]",
+            "[dim]slope: log-log slope of Lip against the relation's variable, 95% bootstrap "
+            "interval over seeds; pred.: the law's slope; up/low: median certified "
+            "upper/lower ratio of the fitted cells[/]",
             highlight=False,
         )
         for note in dict.fromkeys(v.reason for v in result.headline if v.reason):
@@ -181,18 +188,22 @@ def _floor_line(result: Any) -> str | None:
     cells = smoothest_fits(load(result.store, spec_name=result.spec_name))
     if cells.empty or "lip_floor" not in cells or not {"n", "width"} <= set(cells.columns):
         return None
-    n = numeric_column(cells, "n")
-    at_n = cells[n == n.max()]
-    widest = at_n[numeric_column(at_n, "width") == numeric_column(at_n, "width").max()]
+    keys = [key for key in ("n", "d", "activation") if key in cells.columns]
+    # the configuration scanned over the most widths (Lip vs k), its widest networks
+    (n, d, *_), scan = max(
+        cells.groupby(keys, sort=True),
+        key=lambda item: (item[1]["width"].nunique(), item[0][0]),
+    )
+    widths = numeric_column(scan, "width")
+    widest = scan[widths == widths.max()]
     floor = numeric_column(widest, "lip_floor").median()
     upper = numeric_column(widest[widest["fit_reached"].astype(bool)], "lip_upper").median()
-    if pd.isna(floor) or pd.isna(upper):
+    if pd.isna(floor) or pd.isna(upper) or floor <= 0:
         return None
-    k = int(numeric_column(widest, "width").iloc[0])
     return (
         f"data floor (no exact interpolant is smoother; median over seeds): {floor:.3g}; "
-        f"smoothest fit found at n={int(n.max())}, k={k}: certified {upper:.3g} "
-        f"({upper / floor:.2f}× the floor)"
+        f"smallest certified fitting network at n={_value_text(n)}, d={_value_text(d)}, "
+        f"k={int(widths.max())}: certified {upper:.3g} ({upper / floor:.2f}× the floor)"
     )
 
 

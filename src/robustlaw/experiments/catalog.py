@@ -57,7 +57,7 @@ CATALOG: dict[str, Experiment] = {
             "two_layer_law",
             "Lip vs k at fixed n and vs n at fixed k; the regimes n ≈ d (k ≤ d) and "
             "polynomial activations with n ≈ d^q",
-            ("Lip vs n/k", "Lip vs n at fixed k"),
+            ("Lip vs k at fixed n", "Lip vs n at fixed k"),
         ),
         Experiment(
             "universal-law",

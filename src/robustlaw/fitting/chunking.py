@@ -35,7 +35,9 @@ __all__ = [
 #: Default activation budget per row chunk on CPU: half the L2 cache of one core of the
 #: development machine (2 MiB), since a chunk's forward and backward keep several tensors of
 #: that size alive; bench/fit_throughput.py measured 1 to 2 MiB best, 0.25 MiB and >= 8 MiB
-#: 1.2 to 1.8x slower.
+#: 1.2 to 1.8x slower. Re-measured with the hand-derived two-layer pass
+#: (:mod:`robustlaw.fitting.analytic`, one reused buffer per group): flat from 0.5 to 4 MiB,
+#: 0.25 MiB about 1.2-1.3x and 16 MiB 1.1-1.5x slower, so the budget stays.
 CPU_CHUNK_BYTES = 2**20
 #: On accelerators the budget only bounds memory.
 ACCELERATOR_CHUNK_BYTES = 512 * 2**20

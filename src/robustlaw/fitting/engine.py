@@ -24,6 +24,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from torch import Tensor
 
 from robustlaw.fitting.adam import BatchedAdam
+from robustlaw.fitting.analytic import analytic_supported
 from robustlaw.fitting.chunking import Chunk, default_chunk_bytes, extract, plan_chunks, write_back
 from robustlaw.fitting.lbfgs import BatchedLBFGS
 from robustlaw.fitting.objective import DataTerm, Objective
@@ -355,6 +356,7 @@ def fit(
     tolerance_change: float = 1e-14,
     ridge: float = 0.0,
     chunk_bytes: int | None = None,
+    analytic: bool | None = None,
     device: str | torch.device | None = None,
     progress: bool | None = None,
 ) -> tuple[TwoLayer | MLP | FeatureFamily, FitReport]:
@@ -400,6 +402,11 @@ def fit(
         Ridge parameter of closed-form fits.
     chunk_bytes : int, optional
         Activation budget of one evaluation chunk (see :mod:`robustlaw.fitting.chunking`).
+    analytic : bool, optional
+        Squared errors and gradients of two-layer ReLU / leaky-ReLU members on shared data
+        from the hand-derived pass (:mod:`robustlaw.fitting.analytic`; same values as
+        autograd up to rounding). None (default): wherever it applies; False: autograd
+        throughout; True: required (ValueError when the family or data do not allow it).
     device : str or torch.device, optional
         Move the family and data there first.
     progress : bool, optional
@@ -441,6 +448,15 @@ def fit(
         strength_t = torch.as_tensor(strengths, dtype=torch.float64).flatten()
         if strength_t.numel() != family.B or not torch.isfinite(strength_t).all():
             raise ValueError(f"strengths must hold one finite value per member ({family.B})")
+    if analytic is not None and not isinstance(analytic, bool):
+        raise TypeError(f"analytic must be None, True or False, got {analytic!r}")
+    if analytic and not (X.ndim == 2 and y.ndim == 1 and analytic_supported(family, X)):
+        raise ValueError(
+            "analytic=True needs a TwoLayer family with relu or leaky_relu and shared data "
+            f"X (n, d), y (n,), got {type(family).__name__} with activation "
+            f"{getattr(getattr(family, 'activation', None), 'name', None)!r}, X "
+            f"{tuple(X.shape)}, y {tuple(y.shape)}"
+        )
     if penalty is not None and not isinstance(penalty, Penalty):
         raise TypeError(f"penalty must be a Penalty, got {type(penalty).__name__}")
     n = X.shape[-2]
@@ -458,7 +474,7 @@ def fit(
                 torch.ones(len(idx), dtype=torch.float64) if strength_t is None else strength_t[idx]
             ).to(device=param.device)
         term = data_term.select(torch.as_tensor(idx)) if data_term is not None else None
-        return Objective(sub, Xs, ys, term, penalty, st, chunk.rows)
+        return Objective(sub, Xs, ys, term, penalty, st, chunk.rows, analytic)
 
     with _progress(progress) as bar:
         task = bar.add_task(f"fit ({optimizer})", total=len(chunks) * steps)
@@ -491,6 +507,9 @@ def fit(
         "chunk_bytes": chunk_bytes,
         "chunks": len(chunks),
         "penalty": None if penalty is None else penalty.name,
+        "analytic": bool(X.ndim == 2 and y.ndim == 1 and analytic_supported(family, X))
+        if analytic is None
+        else analytic,
     }
     if optimizer == "adam":
         settings.update(betas=list(betas), eps=eps, fused=fused)

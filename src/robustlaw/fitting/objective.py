@@ -6,7 +6,10 @@ serves the whole group. Evaluations run over the data in row chunks (see
 :mod:`robustlaw.fitting.chunking`), accumulating the per-member sums of squared errors and
 their gradients; the data term D (plain MSE, or a hinge above a target MSE) is applied per
 member at the end by the chain rule, and the penalty P (a function of the weights, or of the
-input gradient at fixed points) is differentiated separately.
+input gradient at fixed points) is differentiated separately. For two-layer ReLU and leaky-ReLU
+groups on shared data the sums of squared errors and their gradients come from the
+hand-derived pass of :mod:`robustlaw.fitting.analytic` (no autograd graph); everything else
+uses autograd.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from robustlaw.fitting.analytic import TwoLayerSquaredError, analytic_supported
 from robustlaw.fitting.penalties import Penalty
 from robustlaw.models.mlp import MLP
 from robustlaw.models.two_layer import TwoLayer
@@ -116,6 +120,11 @@ class Objective:
         lambda_b per member (default 1 when a penalty is given).
     rows : int
         Data rows per evaluation chunk.
+    analytic : bool, optional
+        Sums of squared errors and their gradients from the hand-derived two-layer pass
+        (:mod:`robustlaw.fitting.analytic`) instead of autograd. None (default): whenever it
+        applies (TwoLayer groups with relu or leaky_relu on shared inputs); True: required
+        (ValueError otherwise); False: always autograd. Penalties use autograd either way.
     """
 
     def __init__(
@@ -127,6 +136,7 @@ class Objective:
         penalty: Penalty | None = None,
         strengths: Tensor | None = None,
         rows: int | None = None,
+        analytic: bool | None = None,
     ) -> None:
         self.group = group
         self.X = X
@@ -144,6 +154,15 @@ class Objective:
         self.fast = isinstance(group, TwoLayer) and X.ndim == 2
         self._fast = _fast_two_layer(group, X) if self.fast else None
         self._plain = type(self.data_term) is DataTerm  # D(mse) = mse: slope 1
+        supported = y.ndim == 1 and analytic_supported(group, X)
+        if analytic and not supported:
+            raise ValueError(
+                "analytic=True needs a TwoLayer group with relu or leaky_relu on shared data "
+                f"X (n, d) and y (n,), got {type(group).__name__}, X {tuple(X.shape)}, "
+                f"y {tuple(y.shape)}"
+            )
+        self.analytic = supported if analytic is None else bool(analytic)
+        self._sse = TwoLayerSquaredError(group, X, y, self.rows) if self.analytic else None
         self.evaluations = 0
 
     @property
@@ -159,9 +178,8 @@ class Objective:
     def _targets(self, rows: slice) -> Tensor:
         return self.y[rows] if self.y.ndim == 1 else self.y[:, rows]
 
-    def evaluate(self, need_grad: bool = True) -> Evaluation:
-        """F_b, MSE_b and (if ``need_grad``) dF_b / dparams at the current weights."""
-        self.evaluations += 1
+    def _autograd_sse(self, need_grad: bool) -> tuple[Tensor, list[Tensor] | None]:
+        """Per-member sums of squared errors (s,) and their gradients, by autograd."""
         n = self.n
         sse = None
         acc: list[Tensor] | None = None
@@ -184,6 +202,16 @@ class Objective:
                         for a, g in zip(acc, grads, strict=True):
                             a += g
             sse = part.detach() if sse is None else sse + part.detach()
+        return sse, acc
+
+    def evaluate(self, need_grad: bool = True) -> Evaluation:
+        """F_b, MSE_b and (if ``need_grad``) dF_b / dparams at the current weights."""
+        self.evaluations += 1
+        n = self.n
+        if self._sse is not None:
+            sse, acc = self._sse(need_grad)
+        else:
+            sse, acc = self._autograd_sse(need_grad)
         mse = sse / n
         grads_out = None
         if self._plain:
@@ -232,6 +260,7 @@ class Objective:
             self.penalty,
             strengths,
             rows,
+            self.analytic,
         )
         out.evaluations = self.evaluations
         return out
