@@ -12,11 +12,19 @@ answer), where it finishes within its cap.
 Every number is certified: ``lower`` is the gradient norm recomputed in float64 at a
 witness point strictly inside its region, ``upper`` a bound proven by the search.
 
+``--compare`` runs trained networks of one size (``--trained D K``, seeds ``--seeds``)
+twice each, side by side in one run: with the search settings of the previous release
+(each child's semidefinite bound iterated 8 times from its parent's dual point, evaluated
+every 4) and with the current defaults (8 iterations from Y = I, the parent's point
+evaluated too, evaluated every 8), and
+prints both certified intervals and their upper/lower ratios.
+
 Usage::
 
     .venv/bin/python bench/exact_bench.py            # full grid, 60 s per network
     .venv/bin/python bench/exact_bench.py --quick    # small grid, 10 s per network
     .venv/bin/python bench/exact_bench.py --quick --domain sphere
+    .venv/bin/python bench/exact_bench.py --compare --trained 10 64 --seeds 0,1,2
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ import time
 import numpy as np
 import torch
 
-from robustlaw.lipschitz import Budget
+from robustlaw.lipschitz import Budget, _exact_bnb
 from robustlaw.lipschitz._exact_geometry import RegionLP, member_problem
 from robustlaw.lipschitz.exact import exact_lipschitz, member_arrays
 from robustlaw.models import TwoLayer
@@ -93,6 +101,58 @@ def sorted_patterns_baseline(
     return None, time.perf_counter() - start
 
 
+#: Search settings compared by ``--compare``: module constants of
+#: :mod:`robustlaw.lipschitz._exact_bnb` per configuration.
+CONFIGS: dict[str, dict[str, object]] = {
+    "previous (warm start, 8 iters)": {
+        "SDP_START": "warm",
+        "SDP_WARM_ITERS": 8,
+        "SDP_EVAL_EVERY": 4,
+    },
+    "current (cold start, 8 iters)": {
+        "SDP_START": "cold",
+        "SDP_WARM_ITERS": 8,
+        "SDP_EVAL_EVERY": 8,
+    },
+}
+
+
+def compare(d: int, k: int, seeds: list[int], seconds: float) -> int:
+    """Trained (d, k) nets, each solved with every configuration of CONFIGS in turn."""
+    saved = {name: getattr(_exact_bnb, name) for cfg in CONFIGS.values() for name in cfg}
+    print(
+        f"# exact Lipschitz constant on R^d, trained d = {d}, k = {k} ReLU nets; budget "
+        f"{seconds:g} s per net and configuration; configurations run one after the other "
+        "on each net (wall clock on a shared machine: the load differs between runs)\n"
+    )
+    print(
+        "| seed | configuration | lower (certified) | upper (certified) | upper/lower | "
+        "status | nodes | LPs | open nodes | seconds |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    try:
+        for seed in seeds:
+            fam, _ = trained_net(d, k, seed=seed)
+            for label, cfg in CONFIGS.items():
+                for name, value in cfg.items():
+                    setattr(_exact_bnb, name, value)
+                t0 = time.perf_counter()
+                res = exact_lipschitz(fam, budget=Budget(seconds=seconds))
+                secs = time.perf_counter() - t0
+                info = res.info[0]
+                lo, up = float(res.lower[0]), float(res.upper[0])
+                print(
+                    f"| {seed} | {label} | {lo:.6g} | {up:.6g} | {up / lo:.4f} | "
+                    f"{res.status[0]} | {info.get('nodes', '—')} | {info.get('lps', '—')} | "
+                    f"{info.get('open_nodes', '—')} | {secs:.2f} |",
+                    flush=True,
+                )
+    finally:
+        for name, value in saved.items():
+            setattr(_exact_bnb, name, value)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small grid, 10 s per network")
@@ -101,7 +161,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--domain", default="rd", choices=("rd", "ball", "sphere"), help="domain of Lip"
     )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="previous against current search settings on trained nets (--trained, --seeds)",
+    )
+    parser.add_argument(
+        "--trained", nargs=2, type=int, default=(10, 64), metavar=("D", "K"), help="net size"
+    )
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
     args = parser.parse_args(argv)
+    if args.compare:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        return compare(*args.trained, seeds, args.seconds or 60.0)
     if args.quick:
         grid = [(2, 16), (2, 64), (3, 16), (3, 64), (10, 16)]
         seconds = args.seconds or 10.0

@@ -76,14 +76,23 @@ def demo_specs(quick: bool) -> list[dict]:
 
 
 def cpu_bound_spec(quick: bool) -> dict:
-    """Eight (four when quick) equal batches of two-layer Adam fits run to their budget."""
+    """Eight (four when quick) equal batches of two-layer Adam fits run to their budget.
+
+    Each batch takes about 5 s of one core (quick: about 1.3 s), long against Ray's per-task cost
+    (tens of milliseconds), so the comparison measures the executor's scaling, not its latency.
+    """
     return {
         "name": "bench-scaling",
         "experiment": "universal_law",
         "seeds": list(range(4 if quick else 8)),
         "data": {"distribution": "sphere", "n": 200, "d": 10},
         "model": {"family": "two_layer", "widths": [64, 256]},
-        "fit": {"target": "interpolate", "tol": 1e-12, "steps": 800 if quick else 3000, "lr": 0.01},
+        "fit": {
+            "target": "interpolate",
+            "tol": 1e-300,  # never reached: every member runs its full budget
+            "steps": 2500 if quick else 10000,
+            "lr": 0.01,
+        },
         "lipschitz": {"methods": [], "test_points": 100},
     }
 

@@ -12,9 +12,10 @@ and the largest bound over open nodes is the certified upper bound at any time:
 
 - |U| <= ``EXACT_UNITS``: the relaxation itself, by enumerating the 2^|U| patterns;
 - otherwise the dual of the semidefinite relaxation of max_{y in {-1,1}^n} ||A y||
-  (:func:`sdp_bound`; any dual point is a certificate, improved by a few power-like
-  iterations warm-started from the parent's), about 1.05x the relaxation where the
-  averaged form ||c|| + 1/2 sqrt(|U|) ||M_U||_op is 1.5x.
+  (:func:`sdp_bound`; any dual point is a certificate: ``SDP_WARM_ITERS`` power-like
+  iterations from Y = I, the parent's dual point evaluated too and the smaller bound
+  kept, since iterating from the parent's point stalls deep in the tree), about 1.05x
+  the relaxation where the averaged form ||c|| + 1/2 sqrt(|U|) ||M_U||_op is 1.5x.
 
 Processing a node: a relaxation maximizer over the free units (exact, or by fixed-point
 ascent s = [M u > 0], u = g(s)) is checked for realizability (the node's point, then one
@@ -31,7 +32,9 @@ Optional propagation (``TIGHTEN_LPS > 0``, off by
 default) fixes, when a node is first popped, every free unit whose hyperplane misses
 the node's region (:func:`_tighten`: points of the region on lines through its point
 prove that a unit cuts it, one LP per other unit proves that it does not) and bounds
-the node again; the children of a branch on a unit proven to cut need no LP.
+the node again; the children of a branch on a unit proven to cut need no LP, and
+(``CARRY_POINTS``) the points that proved units to cut are handed to the children, which
+test them before their own lines and LPs.
 """
 
 from __future__ import annotations
@@ -55,18 +58,40 @@ __all__ = ["EXACT_UNITS", "Incumbent", "SearchResult", "branch_and_bound", "sdp_
 
 #: Free units up to which a node's relaxation is computed exactly by enumeration.
 EXACT_UNITS = 12
-#: Iterations of the semidefinite bound at the root and from a parent's warm start.
+#: Iterations of the semidefinite bound at the root and at a child. A child starts from
+#: Y = I (cold) and the parent's dual point is evaluated as well (the smaller bound is
+#: kept): the iteration from the parent's nearly low-rank point stalls. On the trained
+#: d = 10, k = 64 nets of bench/exact_bench.py, down random branches 8 iterations from
+#: the parent's point end up to 2.1% above the converged dual value, 8 from Y = I at
+#: most 0.6% (16: 0.23%); at the top open nodes after 30 s of the warm-started search
+#: the inherited bound was 16.06 where the converged values were 15.35 to 16.06. Child
+#: iterations from Y = I against the interval after 60 s on seed 0 (one run each, quiet
+#: machine): 4: 1.0431, 8: 1.0366, 12: 1.0389, 16: 1.0420, 24: 1.0465 (upper / lower).
 SDP_ITERS = 40
 SDP_WARM_ITERS = 8
+#: Start of a child's semidefinite bound: "cold" (Y = I, the parent's point evaluated
+#: too) or "warm" (iterate from the parent's point).
+SDP_START = "cold"
+#: The semidefinite bound is evaluated (one d x d eigenvalue problem) every
+#: SDP_EVAL_EVERY iterations and at the last; the best evaluated dual point is kept.
+SDP_EVAL_EVERY = 8
 #: Realizability LPs spent at most when propagating a node (see :func:`_tighten`); 0
 #: turns propagation off (the default: on the trained d = 10, k = 64 nets of
 #: bench/exact_bench.py it tightens the bound per node but costs about 10 LPs per node,
-#: and the interval reached in 60 s is wider than without it).
+#: and the interval reached in 60 s is wider than without it; with TIGHTEN_LPS = 3 and
+#: TIGHTEN_DISAGREE the bound per second of CPU is about that of the default, 16.19
+#: against 16.24 after 20 s on seed 0, within the noise of a shared machine).
 TIGHTEN_LPS = 0
 #: Propagation is tried on the first TIGHTEN_TRIALS nodes with a given number of free
 #: units, then only while it fixed a unit in at least TIGHTEN_RATE of them.
 TIGHTEN_TRIALS = 8
 TIGHTEN_RATE = 0.25
+#: Propagation tests first the units whose side at the node's point disagrees with the
+#: relaxation's maximizer.
+TIGHTEN_DISAGREE = False
+#: With propagation, a node passes the points that certified its cutting units to its
+#: children, which check them before their own line search and LPs.
+CARRY_POINTS = True
 
 _ZCACHE: dict[int, np.ndarray] = {}
 
@@ -144,7 +169,9 @@ def sdp_bound(
     since diag(rho lambda) - A^T A is positive semidefinite (Schur complement). The best
     lambda_i = ||Y^T a_i|| solves the dual max_Y 2 sum_i ||Y^T a_i|| - ||Y||_F^2, whose
     stationarity Y = K(Y) Y (K = sum_i a_i a_i^T / ||Y^T a_i||) is iterated like a power
-    method from the warm start Y (d, d). Stops early once the bound is below ``target``
+    method from the warm start Y (d, d), or from Y = I when Y is None (then Y = I itself is
+    not evaluated: its bound is poor), evaluated every ``SDP_EVAL_EVERY`` iterations and
+    at the last. Stops early once the bound is below ``target``
     or after ``deadline`` (a :func:`time.perf_counter` value; the bound of the best
     point so far is returned, every dual point being a certificate).
     Returns (bound on max ||A y||, Y).
@@ -152,35 +179,40 @@ def sdp_bound(
     A : (d, n).
     """
     d = A.shape[0]
-    if Y is None:
+    cold = Y is None
+    if cold:
         Y = np.eye(d)
 
-    def evaluate(Y: np.ndarray) -> tuple[float, np.ndarray]:
+    def weights(Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         lam = np.sqrt(((Y.T @ A) ** 2).sum(axis=0))
         lam = np.maximum(lam, 1e-12 * max(float(lam.max()), 1e-300))
-        K = (A / lam) @ A.T
-        rho = float(np.linalg.eigvalsh(K)[-1])
-        return math.sqrt(max(rho * float(lam.sum()), 0.0)) * (1.0 + 1e-10), K
+        return lam, (A / lam) @ A.T
 
-    best, K = evaluate(Y)
+    def value(lam: np.ndarray, K: np.ndarray) -> float:
+        rho = float(np.linalg.eigvalsh(K)[-1])
+        return math.sqrt(max(rho * float(lam.sum()), 0.0)) * (1.0 + 1e-10)
+
+    lam, K = weights(Y)
+    # Y = I is a poor dual point: when iterating from it, the first checkpoint decides
+    best = math.inf if cold and iters > 0 else value(lam, K)
     best_Y = Y
     if best <= target or iters == 0:
         return best, best_Y
+    every = max(1, SDP_EVAL_EVERY)
     for i in range(iters):
         if deadline is not None and time.perf_counter() > deadline:
             break
         Y = K @ Y
         Y /= np.linalg.norm(Y)
-        if i % 4 == 3 or i == iters - 1:
-            val, K = evaluate(Y)
+        lam, K = weights(Y)
+        if i % every == every - 1 or i == iters - 1:
+            val = value(lam, K)
             if val < best:
                 best, best_Y = val, Y
             if best <= target:
                 break
-        else:
-            lam = np.sqrt(((Y.T @ A) ** 2).sum(axis=0))
-            lam = np.maximum(lam, 1e-12 * max(float(lam.max()), 1e-300))
-            K = (A / lam) @ A.T
+    if not math.isfinite(best):  # out of time before the first checkpoint
+        best, best_Y = value(lam, K), Y
     return best, best_Y
 
 
@@ -213,7 +245,13 @@ def _relaxation(
     A = np.c_[c, 0.5 * Mu.T]
     if iters is None:
         iters = SDP_ITERS if Y is None else SDP_WARM_ITERS
-    bound, Y = sdp_bound(A, Y, iters, target, deadline)
+    if Y is not None and SDP_START == "cold":
+        warm, Y_warm = sdp_bound(A, Y, 0)
+        bound, Y = sdp_bound(A, None, iters, target, deadline)
+        if warm < bound:
+            bound, Y = warm, Y_warm
+    else:
+        bound, Y = sdp_bound(A, Y, iters, target, deadline)
     # a relaxation maximizer by fixed-point ascent s = [m . u > 0], u = grad(s)
     best_val, best_s = -1.0, None
     for start in (u0, c):
@@ -301,6 +339,7 @@ def _tighten(
     rng: np.random.Generator,
     max_lps: int,
     deadline: float | None,
+    inherited: np.ndarray | None = None,
 ) -> _Tight:
     """Fix every free unit whose hyperplane misses the node's region (to the side of x).
 
@@ -308,6 +347,8 @@ def _tighten(
     side: found first on lines through x (no LP), then by one realizability LP per
     remaining unit, in the order of ``priority`` (largest first), at most ``max_lps``.
     An LP that finds the other side empty fixes the unit; units left untested stay free.
+    ``inherited`` (n, d): points known inside an ancestor's region (e.g. the parent's
+    certificates), checked first.
     """
     W, b, M = prob.W, prob.b, prob.M
     sign = sign.copy()
@@ -326,6 +367,8 @@ def _tighten(
             if unit not in other:
                 other[unit] = P[int(np.argmax(opposite[:, j]))].copy()
 
+    if inherited is not None and len(inherited):
+        absorb(inherited, lp.point_margins(inherited, sign) > FEASIBLE_MARGIN)
     P, margins = _line_cloud(prob, lp, sign, x, rng)
     absorb(P, margins > FEASIBLE_MARGIN)
     lps = 0
@@ -435,6 +478,7 @@ def branch_and_bound(
         Y: np.ndarray | None = None,
         u0: np.ndarray | None = None,
         parent_bound: float = math.inf,
+        pts: np.ndarray | None = None,
     ) -> None:
         free = np.flatnonzero(sign == 0)
         rel = _relaxation(g, M[free], norms[free], Y, u0, threshold(), deadline=deadline)
@@ -445,7 +489,7 @@ def branch_and_bound(
         if bound <= threshold():
             pruned_max = max(pruned_max, bound)
             return
-        heapq.heappush(heap, (-bound, next(counter), sign, g, x, rel, False))
+        heapq.heappush(heap, (-bound, next(counter), sign, g, x, rel, False, pts))
 
     # root
     sign0 = np.zeros(k, dtype=np.int8)
@@ -458,7 +502,7 @@ def branch_and_bound(
     # per number of free units: [propagations, propagations that fixed a unit]
     tighten_stats: dict[int, list[int]] = {}
     while heap and complete:
-        negb, _, sign, g, x, rel, tight = heapq.heappop(heap)
+        negb, _, sign, g, x, rel, tight, pts = heapq.heappop(heap)
         if -negb <= threshold():
             pruned_max = max(pruned_max, -negb)
             heap.clear()
@@ -466,7 +510,7 @@ def branch_and_bound(
         if (max_nodes is not None and nodes >= max_nodes) or (
             deadline is not None and time.perf_counter() > deadline
         ):
-            heapq.heappush(heap, (negb, next(counter), sign, g, x, rel, tight))
+            heapq.heappush(heap, (negb, next(counter), sign, g, x, rel, tight, pts))
             complete = False
             break
         nodes += 1
@@ -486,13 +530,21 @@ def branch_and_bound(
                 priority = np.linalg.norm(M[free] @ rel.Y, axis=1)
             else:
                 priority = np.abs(M[free] @ rel.u)
-            tt = _tighten(prob, lp, sign, g, x, priority, rng, TIGHTEN_LPS, deadline)
+            if TIGHTEN_DISAGREE:
+                # units the relaxation's maximizer wants on the far side of x come first
+                disagree = (W[free] @ x + b[free] > 0) != rel.s_free
+                priority = priority + np.where(disagree, priority.max() + 1.0, 0.0)
+            tt = _tighten(prob, lp, sign, g, x, priority, rng, TIGHTEN_LPS, deadline, pts)
             tightened += 1
             stats[0] += 1
             stats[1] += tt.fixed > 0
             tighten_lps += tt.lps
             fixed_total += tt.fixed
             other = tt.other
+            for point in other.values():  # regions met on the way count for the lower bound
+                offer_point(point)
+            if CARRY_POINTS and other:
+                pts = np.array(list(other.values()))
             if tt.fixed:
                 sign, g = tt.sign, tt.g
                 free = np.flatnonzero(sign == 0)
@@ -507,7 +559,7 @@ def branch_and_bound(
                     continue
                 if not tt.complete or (heap and bound < -heap[0][0]):
                     # not the best node any more (or the deadline came): back in line
-                    heapq.heappush(heap, (-bound, next(counter), sign, g, x, rel, True))
+                    heapq.heappush(heap, (-bound, next(counter), sign, g, x, rel, True, pts))
                     continue
         if progress is not None and nodes % 2000 == 0:
             progress(
@@ -522,7 +574,7 @@ def branch_and_bound(
         while True:  # process the node; forced units loop back here
             if not first and deadline is not None and time.perf_counter() > deadline:
                 # out of time in a chain of forced units: the node goes back, still open
-                heapq.heappush(heap, (-rel.bound, next(counter), sign, g, x, rel, True))
+                heapq.heappush(heap, (-rel.bound, next(counter), sign, g, x, rel, True, pts))
                 complete = False
                 break
             first = False
@@ -629,7 +681,10 @@ def branch_and_bound(
                 continue
             for child, cx in children:
                 cg = g + M[unit] if child[unit] > 0 else g
-                make(child, cg, cx, rel.Y, rel.u, rel.bound)
+                child_pts = None
+                if pts is not None and len(pts):
+                    child_pts = pts[lp.point_margins(pts, child) > FEASIBLE_MARGIN]
+                make(child, cg, cx, rel.Y, rel.u, rel.bound, child_pts)
             break
     open_bound = max((-item[0] for item in heap), default=0.0)
     upper = max(incumbent.value, incumbent.unresolved, pruned_max, open_bound)
