@@ -66,7 +66,7 @@ def test_name_defaults_to_the_file_stem(tmp_path):
     assert load_spec(path).name == "my-sweep"
 
 
-def test_the_brief_example_message():
+def test_an_invalid_width_names_its_key_path_and_reason():
     raw = toy_spec(model={"widths": [16, 64, 0]})
     error = _error(raw)
     assert str(error) == "invalid spec: model.widths[2]: must be positive, got 0"
