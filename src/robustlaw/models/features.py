@@ -23,18 +23,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from robustlaw.models._checks import check_dtype, check_seeds, check_widths, positive_int
 from robustlaw.models.activations import Activation, get_activation, name_of_module
 
 __all__ = ["FeatureFamily", "NTKFeatureNet", "NTKFeatures", "RandomFeatures", "min_norm_solve"]
 
 #: Elements of a (members, n, p) feature chunk above which members are solved in pieces.
 _CHUNK_ELEMENTS = 2**24
-
-
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _feature_generator(seed: int, width: int, d: int) -> torch.Generator:
@@ -104,20 +99,10 @@ class FeatureFamily(nn.Module):
         device: str | torch.device | None = None,
     ) -> None:
         super().__init__()
-        d = _check_positive_int("d", d)
-        widths = list(widths)
-        seeds = list(seeds)
-        if not widths:
-            raise ValueError("widths must hold at least one width, got an empty list")
-        if not seeds:
-            raise ValueError("seeds must hold at least one seed, got an empty list")
-        for i, width in enumerate(widths):
-            _check_positive_int(f"widths[{i}]", width)
-        for i, seed in enumerate(seeds):
-            if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-                raise ValueError(f"seeds[{i}] must be a non-negative integer, got {seed!r}")
-        if dtype not in (torch.float32, torch.float64):
-            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+        d = positive_int("d", d)
+        widths = check_widths(widths)
+        seeds = check_seeds(seeds)
+        check_dtype(dtype)
         act = get_activation(activation)
         pairs = list(itertools.product(widths, seeds))
         k_max = max(widths)

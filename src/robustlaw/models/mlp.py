@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from robustlaw import theory
+from robustlaw.models._checks import check_dtype, check_seeds, positive_int
 from robustlaw.models.activations import Activation, get_activation, name_of_module
 
 __all__ = ["MLP", "MLP_INITS", "ResidualMLPNet"]
@@ -31,12 +32,6 @@ __all__ = ["MLP", "MLP_INITS", "ResidualMLPNet"]
 #: uniform in +-1/sqrt(fan_in)), "ntk" (weights N(0, 1/fan_in), zero biases),
 #: "mean_field" (as "ntk" but the output layer N(0, 1/fan_in^2)).
 MLP_INITS = ("standard", "ntk", "mean_field")
-
-
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _member_generator(seed: int, hidden: Sequence[int], d: int) -> torch.Generator:
@@ -68,7 +63,7 @@ def _normalize_hidden(hidden: Sequence[int] | Sequence[Sequence[int]]) -> list[t
         )
     for i, arch in enumerate(archs):
         for j, width in enumerate(arch):
-            _check_positive_int(f"hidden[{i}][{j}]" if nested else f"hidden[{j}]", width)
+            positive_int(f"hidden[{i}][{j}]" if nested else f"hidden[{j}]", width)
     return [tuple(int(w) for w in a) for a in archs]
 
 
@@ -123,18 +118,12 @@ class MLP(nn.Module):
         device: str | torch.device | None = None,
     ) -> None:
         super().__init__()
-        d = _check_positive_int("d", d)
+        d = positive_int("d", d)
         archs = _normalize_hidden(hidden)
-        seeds = list(seeds)
-        if not seeds:
-            raise ValueError("seeds must hold at least one seed, got an empty list")
-        for i, seed in enumerate(seeds):
-            if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-                raise ValueError(f"seeds[{i}] must be a non-negative integer, got {seed!r}")
+        seeds = check_seeds(seeds)
         if init not in MLP_INITS:
             raise ValueError(f"init must be one of {MLP_INITS}, got {init!r}")
-        if dtype not in (torch.float32, torch.float64):
-            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+        check_dtype(dtype)
         if skip:
             for arch in archs:
                 if len(set(arch)) != 1:

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from robustlaw import theory
+from robustlaw.models._checks import check_dtype, check_seeds, check_widths, positive_int
 from robustlaw.models.activations import Activation, get_activation, name_of_module
 
 __all__ = ["INITS", "TwoLayer", "TwoLayerWeights"]
@@ -61,12 +62,6 @@ def _member_generator(seed: int, width: int, d: int) -> torch.Generator:
     does not depend on its position in the family or on the device."""
     entropy = np.random.SeedSequence([int(seed), int(width), int(d)]).generate_state(2)
     return torch.Generator().manual_seed(int(entropy[0]) << 32 | int(entropy[1]))
-
-
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 class TwoLayer(nn.Module):
@@ -117,22 +112,12 @@ class TwoLayer(nn.Module):
         device: str | torch.device | None = None,
     ) -> None:
         super().__init__()
-        d = _check_positive_int("d", d)
-        widths = list(widths)
-        seeds = list(seeds)
-        if not widths:
-            raise ValueError("widths must hold at least one width, got an empty list")
-        if not seeds:
-            raise ValueError("seeds must hold at least one seed, got an empty list")
-        for i, width in enumerate(widths):
-            _check_positive_int(f"widths[{i}]", width)
-        for i, seed in enumerate(seeds):
-            if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-                raise ValueError(f"seeds[{i}] must be a non-negative integer, got {seed!r}")
+        d = positive_int("d", d)
+        widths = check_widths(widths)
+        seeds = check_seeds(seeds)
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
-        if dtype not in (torch.float32, torch.float64):
-            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+        check_dtype(dtype)
         act = get_activation(activation)
         pairs = list(itertools.product(widths, seeds))
         k_max = max(widths)
