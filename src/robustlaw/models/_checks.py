@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["check_dtype", "check_seeds", "check_widths", "positive_int"]
+__all__ = ["check_dtype", "check_seeds", "check_widths", "member_index", "positive_int"]
 
 
 def positive_int(name: str, value: object) -> int:
@@ -40,3 +40,26 @@ def check_dtype(dtype: object) -> None:
     """float32 or float64, the dtypes families hold."""
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+
+
+def member_index(
+    indices: Sequence[int] | torch.Tensor, B: int, device: torch.device
+) -> torch.Tensor:
+    """Member indices as a long tensor on ``device``: non-empty, each in [0, B).
+
+    Parameters
+    ----------
+    indices : sequence of int or Tensor, shape (m,)
+    B : int
+        Members in the family.
+    device : torch.device
+        Where the family's tensors live.
+    """
+    idx = torch.as_tensor(
+        list(indices) if not isinstance(indices, torch.Tensor) else indices, dtype=torch.long
+    )
+    if idx.ndim != 1 or idx.numel() == 0:
+        raise ValueError("indices must be a non-empty list of member indices")
+    if (idx < 0).any() or (idx >= B).any():
+        raise ValueError(f"indices must lie in [0, {B}), got {idx.tolist()}")
+    return idx.to(device)

@@ -23,7 +23,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from robustlaw.models._checks import check_dtype, check_seeds, check_widths, positive_int
+from robustlaw.models._checks import (
+    check_dtype,
+    check_seeds,
+    check_widths,
+    member_index,
+    positive_int,
+)
 from robustlaw.models.activations import Activation, get_activation, name_of_module
 
 __all__ = ["FeatureFamily", "NTKFeatureNet", "NTKFeatures", "RandomFeatures", "min_norm_solve"]
@@ -341,14 +347,7 @@ class FeatureFamily(nn.Module):
 
     def select(self, indices: Sequence[int] | Tensor) -> FeatureFamily:
         """A new family holding copies of the given members, in the given order."""
-        idx = torch.as_tensor(
-            list(indices) if not isinstance(indices, Tensor) else indices, dtype=torch.long
-        )
-        if idx.ndim != 1 or idx.numel() == 0:
-            raise ValueError("indices must be a non-empty list of member indices")
-        if (idx < 0).any() or (idx >= self.B).any():
-            raise ValueError(f"indices must lie in [0, {self.B}), got {idx.tolist()}")
-        idx = idx.to(self.W.device)
+        idx = member_index(indices, self.B, self.W.device)
         return type(self).from_tensors(
             self.W[idx],
             self.theta.detach()[idx],

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from robustlaw import theory
-from robustlaw.models._checks import check_dtype, check_seeds, positive_int
+from robustlaw.models._checks import check_dtype, check_seeds, member_index, positive_int
 from robustlaw.models.activations import Activation, get_activation, name_of_module
 
 __all__ = ["MLP", "MLP_INITS", "ResidualMLPNet"]
@@ -482,14 +482,7 @@ class MLP(nn.Module):
 
     def select(self, indices: Sequence[int] | Tensor) -> MLP:
         """A new family holding copies of the given members, in the given order."""
-        idx = torch.as_tensor(
-            list(indices) if not isinstance(indices, Tensor) else indices, dtype=torch.long
-        )
-        if idx.ndim != 1 or idx.numel() == 0:
-            raise ValueError("indices must be a non-empty list of member indices")
-        if (idx < 0).any() or (idx >= self.B).any():
-            raise ValueError(f"indices must lie in [0, {self.B}), got {idx.tolist()}")
-        idx = idx.to(self.weights[0].device)
+        idx = member_index(indices, self.B, self.weights[0].device)
         return MLP.from_tensors(
             [w.detach()[idx] for w in self.weights],
             None if self.biases is None else [b.detach()[idx] for b in self.biases],

@@ -23,7 +23,13 @@ import torch
 from torch import Tensor, nn
 
 from robustlaw import theory
-from robustlaw.models._checks import check_dtype, check_seeds, check_widths, positive_int
+from robustlaw.models._checks import (
+    check_dtype,
+    check_seeds,
+    check_widths,
+    member_index,
+    positive_int,
+)
 from robustlaw.models.activations import Activation, get_activation, name_of_module
 
 __all__ = ["INITS", "TwoLayer", "TwoLayerWeights"]
@@ -403,15 +409,8 @@ class TwoLayer(nn.Module):
 
     def select(self, indices: Sequence[int] | Tensor) -> TwoLayer:
         """A new family holding copies of the given members, in the given order."""
-        idx = torch.as_tensor(
-            list(indices) if not isinstance(indices, Tensor) else indices, dtype=torch.long
-        )
-        if idx.ndim != 1 or idx.numel() == 0:
-            raise ValueError("indices must be a non-empty list of member indices")
-        if (idx < 0).any() or (idx >= self.B).any():
-            raise ValueError(f"indices must lie in [0, {self.B}), got {idx.tolist()}")
         dev = self.W.device
-        idx = idx.to(dev)
+        idx = member_index(indices, self.B, dev)
         pick = lambda t: None if t is None else t.detach()[idx]  # noqa: E731
         return TwoLayer.from_tensors(
             W=pick(self.W),
