@@ -183,9 +183,8 @@ def _floor_line(result: Any) -> str | None:
     import pandas as pd
 
     from robustlaw.analysis.tables import numeric_column, smoothest_fits
-    from robustlaw.sweep import load
 
-    cells = smoothest_fits(load(result.store, spec_name=result.spec_name))
+    cells = smoothest_fits(result.records)
     if cells.empty or "lip_floor" not in cells or not {"n", "width"} <= set(cells.columns):
         return None
     keys = [key for key in ("n", "d", "activation") if key in cells.columns]

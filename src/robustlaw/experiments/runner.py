@@ -33,6 +33,8 @@ class ExperimentResult:
         Every :class:`robustlaw.analysis.verdicts.Verdict` of the experiment's records.
     headline : list
         The verdicts of the experiment's headline relations.
+    records : pandas.DataFrame or None
+        The spec's member records as read from the store (see :func:`robustlaw.sweep.load`).
     """
 
     name: str
@@ -43,6 +45,7 @@ class ExperimentResult:
     report: Path | None
     verdicts: list[Any] = field(default_factory=list)
     headline: list[Any] = field(default_factory=list)
+    records: Any = None
 
 
 def run_experiment(
@@ -130,4 +133,5 @@ def run_experiment(
         report=report_path,
         verdicts=verdicts,
         headline=headline,
+        records=records,
     )
