@@ -12,19 +12,18 @@ answer), where it finishes within its cap.
 Every number is certified: ``lower`` is the gradient norm recomputed in float64 at a
 witness point strictly inside its region, ``upper`` a bound proven by the search.
 
-``--compare`` runs trained networks of one size (``--trained D K``, seeds ``--seeds``)
-twice each, side by side in one run: with the search settings of the previous release
-(each child's semidefinite bound iterated 8 times from its parent's dual point, evaluated
-every 4) and with the current defaults (8 iterations from Y = I, the parent's point
-evaluated too, evaluated every 8), and
-prints both certified intervals and their upper/lower ratios.
+``--compare`` runs trained networks of one size (``--trained D K``, seeds ``--seeds``;
+``--bench-net`` adds the trained d = 10, k = 64 net of bench/lipschitz_bench.py) three
+times each, side by side in one run: without learned no-goods in one process, with them
+in one process, and with them in two processes (``workers=2``), and prints the certified
+intervals and their upper/lower ratios.
 
 Usage::
 
     .venv/bin/python bench/exact_bench.py            # full grid, 60 s per network
     .venv/bin/python bench/exact_bench.py --quick    # small grid, 10 s per network
     .venv/bin/python bench/exact_bench.py --quick --domain sphere
-    .venv/bin/python bench/exact_bench.py --compare --trained 10 64 --seeds 0,1,2
+    .venv/bin/python bench/exact_bench.py --compare --trained 10 64 --seeds 0,1,2 --bench-net
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ import itertools
 import math
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -101,50 +101,62 @@ def sorted_patterns_baseline(
     return None, time.perf_counter() - start
 
 
-#: Search settings compared by ``--compare``: module constants of
-#: :mod:`robustlaw.lipschitz._exact_bnb` per configuration.
-CONFIGS: dict[str, dict[str, object]] = {
-    "previous (warm start, 8 iters)": {
-        "SDP_START": "warm",
-        "SDP_WARM_ITERS": 8,
-        "SDP_EVAL_EVERY": 4,
-    },
-    "current (cold start, 8 iters)": {
-        "SDP_START": "cold",
-        "SDP_WARM_ITERS": 8,
-        "SDP_EVAL_EVERY": 8,
-    },
+#: Search settings compared by ``--compare``: (module constants of
+#: :mod:`robustlaw.lipschitz._exact_bnb`, worker processes) per configuration.
+CONFIGS: dict[str, tuple[dict[str, object], int]] = {
+    "no-goods off, 1 process": ({"LEARN": False}, 1),
+    "no-goods on, 1 process": ({"LEARN": True}, 1),
+    "no-goods on, 2 processes": ({"LEARN": True}, 2),
 }
 
 
-def compare(d: int, k: int, seeds: list[int], seconds: float) -> int:
+def lipschitz_bench_net() -> TwoLayer:
+    """The trained d = 10, k = 64 net of bench/lipschitz_bench.py (n = 160 sphere points,
+    NTK initialization, Adam until the MSE is below 1e-4)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import lipschitz_bench as lb
+
+    d, k = 10, 64
+    seed = 1000 * d + k
+    X, y = lb.sphere_data(min(200, max(4, k * d // 4)), d, seed)
+    fam = TwoLayer(d=d, widths=[k], seeds=[seed % 997], dtype=torch.float64, init="ntk")
+    fam, _, _ = lb.train(fam, X, y)
+    for p in fam.parameters():
+        p.requires_grad_(False)
+    return fam
+
+
+def compare(d: int, k: int, seeds: list[int], seconds: float, bench_net: bool) -> int:
     """Trained (d, k) nets, each solved with every configuration of CONFIGS in turn."""
-    saved = {name: getattr(_exact_bnb, name) for cfg in CONFIGS.values() for name in cfg}
+    saved = {name: getattr(_exact_bnb, name) for cfg, _ in CONFIGS.values() for name in cfg}
     print(
         f"# exact Lipschitz constant on R^d, trained d = {d}, k = {k} ReLU nets; budget "
         f"{seconds:g} s per net and configuration; configurations run one after the other "
         "on each net (wall clock on a shared machine: the load differs between runs)\n"
     )
     print(
-        "| seed | configuration | lower (certified) | upper (certified) | upper/lower | "
-        "status | nodes | LPs | open nodes | seconds |"
+        "| net | configuration | lower (certified) | upper (certified) | upper/lower | "
+        "status | nodes | LPs | no-goods | seconds |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
+    nets = [(f"seed {seed}", lambda seed=seed: trained_net(d, k, seed=seed)[0]) for seed in seeds]
+    if bench_net:
+        nets.append(("lipschitz bench net", lipschitz_bench_net))
     try:
-        for seed in seeds:
-            fam, _ = trained_net(d, k, seed=seed)
-            for label, cfg in CONFIGS.items():
+        for label_net, make in nets:
+            fam = make()
+            for label, (cfg, workers) in CONFIGS.items():
                 for name, value in cfg.items():
                     setattr(_exact_bnb, name, value)
                 t0 = time.perf_counter()
-                res = exact_lipschitz(fam, budget=Budget(seconds=seconds))
+                res = exact_lipschitz(fam, budget=Budget(seconds=seconds), workers=workers)
                 secs = time.perf_counter() - t0
                 info = res.info[0]
                 lo, up = float(res.lower[0]), float(res.upper[0])
                 print(
-                    f"| {seed} | {label} | {lo:.6g} | {up:.6g} | {up / lo:.4f} | "
+                    f"| {label_net} | {label} | {lo:.6g} | {up:.6g} | {up / lo:.4f} | "
                     f"{res.status[0]} | {info.get('nodes', '—')} | {info.get('lps', '—')} | "
-                    f"{info.get('open_nodes', '—')} | {secs:.2f} |",
+                    f"{info.get('nogoods', '—')} | {secs:.2f} |",
                     flush=True,
                 )
     finally:
@@ -170,10 +182,18 @@ def main(argv: list[str] | None = None) -> int:
         "--trained", nargs=2, type=int, default=(10, 64), metavar=("D", "K"), help="net size"
     )
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
+    parser.add_argument(
+        "--bench-net",
+        action="store_true",
+        help="--compare also on the trained d = 10, k = 64 net of bench/lipschitz_bench.py",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes per exact solve (grid runs)"
+    )
     args = parser.parse_args(argv)
     if args.compare:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-        return compare(*args.trained, seeds, args.seconds or 60.0)
+        return compare(*args.trained, seeds, args.seconds or 60.0, args.bench_net)
     if args.quick:
         grid = [(2, 16), (2, 64), (3, 16), (3, 64), (10, 16)]
         seconds = args.seconds or 10.0
@@ -202,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
                 fam, meta = trained_net(d, k)
                 note = f"trained n={meta['n']} mse={meta['mse']:.1e}"
             t0 = time.perf_counter()
-            res = exact_lipschitz(fam, domain=args.domain, budget=Budget(seconds=seconds))
+            res = exact_lipschitz(
+                fam, domain=args.domain, budget=Budget(seconds=seconds), workers=args.workers
+            )
             secs = time.perf_counter() - t0
             info = res.info[0]
             base_val, base_secs = (

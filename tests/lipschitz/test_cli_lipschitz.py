@@ -51,6 +51,20 @@ def test_json_members_match_the_library(saved, tmp_path):
     assert member["methods"]["lipsdp"]["upper"] is None  # skipped: inf prints as null
 
 
+def test_exact_with_two_workers_matches_one(saved):
+    """--workers 2 reaches the exact value one process proves."""
+    path, _ = saved
+    args = ["lipschitz", str(path), "--json", "--methods", "exact"]
+    values = []
+    for workers in ("1", "2"):
+        result = runner.invoke(app, [*args, "--workers", workers])
+        assert result.exit_code == 0, result.output
+        (member,) = json.loads(result.stdout)["members"]
+        assert member["methods"]["exact"]["status"] == "ok"
+        values.append(member["methods"]["exact"]["upper"])
+    assert values[1] == pytest.approx(values[0], rel=1e-9)
+
+
 def test_state_dict_needs_an_activation(saved, tmp_path):
     _, net = saved
     path = tmp_path / "sd.pt"
@@ -74,6 +88,7 @@ def test_state_dict_needs_an_activation(saved, tmp_path):
         (nn.Sequential(nn.Linear(3, 1)), ["--domain", "torus"], "domain"),
         (nn.Sequential(nn.Linear(3, 1)), ["--methods", "magic"], "magic"),
         (nn.Sequential(nn.Linear(3, 1)), ["--budget-seconds", "-1"], "budget"),
+        (nn.Sequential(nn.Linear(3, 1)), ["--workers", "0"], "--workers"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, module, args, message):

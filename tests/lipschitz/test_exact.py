@@ -222,25 +222,6 @@ def test_branch_and_bound_agrees_with_enumeration_beyond_brute_force():
     assert bnb.info[0]["algorithm"] == "branch_and_bound"
 
 
-@pytest.mark.parametrize("domain", ["rd", "ball"])
-def test_node_propagation_agrees_with_enumeration_and_fixes_units(monkeypatch, domain):
-    """With propagation on, units whose hyperplane misses a node's region are fixed by
-    LP and the result is unchanged: equal to vertex enumeration on R^d, and to the plain
-    search on the ball."""
-    import robustlaw.lipschitz._exact_bnb as bnb_module
-
-    fam = TwoLayer(d=3, widths=[24], seeds=[3], dtype=torch.float64)
-    plain = exact_lipschitz(
-        fam, domain=domain, method="enumeration" if domain == "rd" else "branch_and_bound"
-    )
-    monkeypatch.setattr(bnb_module, "TIGHTEN_LPS", 64)
-    prop = exact_lipschitz(fam, domain=domain, method="branch_and_bound", samples=16)
-    assert plain.status == prop.status == ["ok"]
-    assert prop.lower[0] == pytest.approx(plain.lower[0], rel=1e-9)
-    assert prop.info[0]["tightened"] > 0 and prop.info[0]["tighten_fixed"] > 0
-    _check_witness(fam, prop, domain=domain)
-
-
 def test_scipy_and_highs_backends_agree():
     fam = TwoLayer(d=4, widths=[12], seeds=[1], dtype=torch.float64)
     a = exact_lipschitz(fam, method="branch_and_bound", lp_backend="highs")

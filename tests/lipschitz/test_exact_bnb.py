@@ -1,4 +1,4 @@
-"""Branch-and-bound internals of the exact solver: node bounds, propagation, settings."""
+"""Branch-and-bound internals of the exact solver: node bounds and search settings."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import robustlaw.lipschitz._exact_bnb as bnb_module
-from robustlaw.lipschitz._exact_bnb import _relaxation, _tighten, sdp_bound
-from robustlaw.lipschitz._exact_geometry import FEASIBLE_MARGIN, RegionLP, member_problem
+from robustlaw.lipschitz._exact_bnb import _relaxation, sdp_bound
+from robustlaw.lipschitz._exact_geometry import member_problem
 from robustlaw.lipschitz.exact import exact_lipschitz, member_arrays
 from robustlaw.models import TwoLayer
 
@@ -120,13 +120,13 @@ def _trained(d: int, k: int, seed: int) -> TwoLayer:
     [
         {"SDP_START": "warm", "SDP_WARM_ITERS": 8},
         {"SDP_START": "cold", "SDP_WARM_ITERS": 16},
-        {"TIGHTEN_LPS": 4, "TIGHTEN_DISAGREE": True, "CARRY_POINTS": True},
-        {"TIGHTEN_LPS": 64, "TIGHTEN_DISAGREE": False, "CARRY_POINTS": False},
+        {"LEARN": False},
+        {"LEARN": True, "HOOK_EVERY": 1},
     ],
 )
 def test_search_settings_all_reach_the_enumerated_value(overrides):
-    """Every setting of the node bound and of propagation proves the value that vertex
-    enumeration finds (d = 3, k = 24: nodes with more than 12 free units use the
+    """Every setting of the node bound and of no-good learning proves the value that
+    vertex enumeration finds (d = 3, k = 24: nodes with more than 12 free units use the
     semidefinite bound)."""
     fam = TwoLayer(d=3, widths=[24], seeds=[3], dtype=torch.float64)
     truth = exact_lipschitz(fam, method="enumeration")
@@ -134,55 +134,10 @@ def test_search_settings_all_reach_the_enumerated_value(overrides):
         res = exact_lipschitz(fam, method="branch_and_bound", samples=16)
     assert truth.status == res.status == ["ok"]
     assert res.lower[0] == pytest.approx(truth.lower[0], rel=1e-9)
-    if overrides.get("TIGHTEN_LPS"):
-        assert res.info[0]["tightened"] > 0
-
-
-def test_inherited_points_spare_lps_and_leave_propagation_unchanged():
-    """Propagation at a node fixes the same units whether or not it is handed points of
-    the region; handed the certificates of a first pass it spends fewer LPs, and every
-    certificate lies in the region on the far side of its unit."""
-    rng = np.random.default_rng(0)
-    d, k = 4, 40
-    W, b = rng.standard_normal((k, d)), rng.standard_normal(k)
-    a = rng.standard_normal(k)
-    prob = member_problem(W, b, a, None, 0.0)
-    lp = RegionLP(prob.W, prob.b)
-    x = np.zeros(d)
-    sign = np.zeros(prob.k, dtype=np.int8)
-    fixed_units = np.argsort(np.abs(prob.b))[:12]  # hyperplanes near x bound the region
-    sign[fixed_units] = np.where(prob.W[fixed_units] @ x + prob.b[fixed_units] > 0, 1, -1)
-    g = prob.g0 + (sign > 0) @ prob.M
-    free = np.flatnonzero(sign == 0)
-    priority = np.linalg.norm(prob.M[free], axis=1)
-    plain = _tighten(
-        prob, lp, sign, g, x, priority, np.random.default_rng(1), 10**6, None, inherited=None
-    )
-    handed = _tighten(
-        prob,
-        lp,
-        sign,
-        g,
-        x,
-        priority,
-        np.random.default_rng(1),
-        10**6,
-        None,
-        inherited=np.array(list(plain.other.values())),
-    )
-    assert plain.complete and handed.complete
-    assert np.array_equal(plain.sign, handed.sign)
-    assert plain.fixed == handed.fixed > 0
-    assert np.allclose(plain.g, handed.g)
-    assert handed.lps < plain.lps
-    assert handed.lps >= handed.fixed  # a unit is fixed only by an LP
-    for tight in (plain, handed):
-        still_free = np.flatnonzero(tight.sign == 0)
-        assert set(tight.other) <= set(still_free.tolist())
-        for unit, point in tight.other.items():
-            side_x = np.sign(prob.W[unit] @ x + prob.b[unit])
-            assert lp.point_margin(point, tight.sign) > FEASIBLE_MARGIN
-            assert side_x * (prob.W[unit] @ point + prob.b[unit]) < -FEASIBLE_MARGIN
+    if overrides.get("LEARN", True):
+        assert res.info[0]["nogoods"] > 0 and res.info[0]["propagated"] > 0
+    else:
+        assert res.info[0]["nogoods"] == 0
 
 
 @SETTINGS

@@ -119,6 +119,11 @@ def lipschitz(
         None, "--activation", help="Activation between Linear layers for a state dict."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the randomized methods."),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        help="Processes for the exact solver's branch and bound (R^d and the ball).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Certified lower and upper bounds on Lip(f) of a saved torch model.
@@ -134,6 +139,8 @@ def lipschitz(
     with bad_input_exits():
         if not math.isfinite(budget_seconds) or budget_seconds <= 0:
             fail(f"--budget-seconds must be positive, got {budget_seconds}")
+        if workers < 1:
+            fail(f"--workers must be at least 1, got {workers}")
         methods = methods or ["lower", "upper"]
         names = [part.strip() for item in methods for part in item.split(",") if part.strip()]
         if not names:
@@ -151,6 +158,7 @@ def lipschitz(
             budget=Budget(seconds=budget_seconds),
             X=X,
             seed=seed,
+            options={"exact": {"workers": workers}} if workers > 1 else None,
         )
         if as_json:
             print_json({"model": str(model), "members": report.to_records()})

@@ -28,13 +28,21 @@ bound first; the pattern at every node's point is a realizable region, so the lo
 bound improves along the way. Every pruned node satisfies
 bound <= lower * (1 + tol / 2).
 
-Optional propagation (``TIGHTEN_LPS > 0``, off by
-default) fixes, when a node is first popped, every free unit whose hyperplane misses
-the node's region (:func:`_tighten`: points of the region on lines through its point
-prove that a unit cuts it, one LP per other unit proves that it does not) and bounds
-the node again; the children of a branch on a unit proven to cut need no LP, and
-(``CARRY_POINTS``) the points that proved units to cut are handed to the children, which
-test them before their own lines and LPs.
+Learned no-goods (``LEARN``, :mod:`robustlaw.lipschitz._exact_nogoods`): every LP that
+finds a side empty leaves a certificate (at most d + 1 units with their sides) that no
+region realizes; before a node is bounded, the units forced by the certificates learned
+anywhere in the tree are fixed (unit propagation), and again when a node is popped if
+certificates were learned since. In a node deep in the tree most "free" units often do
+not cut its region at all (on the Lipschitz bench's trained d = 10, k = 64 net, 30 of
+the 38 free units of a top open node after 300 s); each one left free inflates the
+bound. On that net (one process, numpy node bounds) propagation reached upper/lower 1.05
+in 160 s instead of 268 s; on the exact bench's seed-0 net (compiled node bounds) it turns
+[14.95, 15.28] after 60 s into the exact value in 60 s.
+
+The search can hand parts of its open nodes to helper processes
+(:mod:`robustlaw.lipschitz._exact_parallel`): :class:`_Search` holds the state of one
+process's part, with hooks for giving and receiving nodes and a shared array of the
+lower bounds found by every process.
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ import heapq
 import itertools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,8 +61,16 @@ from robustlaw.lipschitz._exact_geometry import (
     PatternProblem,
     RegionLP,
 )
+from robustlaw.lipschitz._exact_kernels import fixed_point_ascent, sdp_iterations
+from robustlaw.lipschitz._exact_nogoods import NoGoods
 
-__all__ = ["EXACT_UNITS", "Incumbent", "SearchResult", "branch_and_bound", "sdp_bound"]
+__all__ = [
+    "EXACT_UNITS",
+    "Incumbent",
+    "SearchResult",
+    "branch_and_bound",
+    "sdp_bound",
+]
 
 #: Free units up to which a node's relaxation is computed exactly by enumeration.
 EXACT_UNITS = 12
@@ -75,23 +91,13 @@ SDP_START = "cold"
 #: The semidefinite bound is evaluated (one d x d eigenvalue problem) every
 #: SDP_EVAL_EVERY iterations and at the last; the best evaluated dual point is kept.
 SDP_EVAL_EVERY = 8
-#: Realizability LPs spent at most when propagating a node (see :func:`_tighten`); 0
-#: turns propagation off (the default: on the trained d = 10, k = 64 nets of
-#: bench/exact_bench.py it tightens the bound per node but costs about 10 LPs per node,
-#: and the interval reached in 60 s is wider than without it; with TIGHTEN_LPS = 3 and
-#: TIGHTEN_DISAGREE the bound per second of CPU is about that of the default, 16.19
-#: against 16.24 after 20 s on seed 0, within the noise of a shared machine).
-TIGHTEN_LPS = 0
-#: Propagation is tried on the first TIGHTEN_TRIALS nodes with a given number of free
-#: units, then only while it fixed a unit in at least TIGHTEN_RATE of them.
-TIGHTEN_TRIALS = 8
-TIGHTEN_RATE = 0.25
-#: Propagation tests first the units whose side at the node's point disagrees with the
-#: relaxation's maximizer.
-TIGHTEN_DISAGREE = False
-#: With propagation, a node passes the points that certified its cutting units to its
-#: children, which check them before their own line search and LPs.
-CARRY_POINTS = True
+#: Learn no-goods from empty LPs and propagate them (R^d only: on the ball an empty LP's
+#: certificate also involves the ball's cutting planes, which a no-good cannot hold).
+LEARN = True
+#: Nodes between two calls of the search's hook (helpers' messages, node sharing).
+HOOK_EVERY = 64
+#: Nodes between two progress reports.
+PROGRESS_EVERY = 2000
 
 _ZCACHE: dict[int, np.ndarray] = {}
 
@@ -152,6 +158,7 @@ class _Relax:
     value: float  # its value (a lower estimate of the relaxation)
     u: np.ndarray  # its gradient direction
     Y: np.ndarray | None = None  # state of the semidefinite bound, warm start for children
+    learned: int = 0  # no-goods known when the node's units were last propagated
 
 
 def sdp_bound(
@@ -171,48 +178,22 @@ def sdp_bound(
     stationarity Y = K(Y) Y (K = sum_i a_i a_i^T / ||Y^T a_i||) is iterated like a power
     method from the warm start Y (d, d), or from Y = I when Y is None (then Y = I itself is
     not evaluated: its bound is poor), evaluated every ``SDP_EVAL_EVERY`` iterations and
-    at the last. Stops early once the bound is below ``target``
-    or after ``deadline`` (a :func:`time.perf_counter` value; the bound of the best
-    point so far is returned, every dual point being a certificate).
-    Returns (bound on max ||A y||, Y).
+    at the last (compiled: :func:`~robustlaw.lipschitz._exact_kernels.sdp_iterations`).
+    Stops early once the bound is below ``target``; after ``deadline`` (a
+    :func:`time.perf_counter` value) only the start point is evaluated (every dual point
+    is a certificate). Returns (bound on max ||A y||, Y).
 
     A : (d, n).
     """
     d = A.shape[0]
     cold = Y is None
-    if cold:
-        Y = np.eye(d)
-
-    def weights(Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        lam = np.sqrt(((Y.T @ A) ** 2).sum(axis=0))
-        lam = np.maximum(lam, 1e-12 * max(float(lam.max()), 1e-300))
-        return lam, (A / lam) @ A.T
-
-    def value(lam: np.ndarray, K: np.ndarray) -> float:
-        rho = float(np.linalg.eigvalsh(K)[-1])
-        return math.sqrt(max(rho * float(lam.sum()), 0.0)) * (1.0 + 1e-10)
-
-    lam, K = weights(Y)
-    # Y = I is a poor dual point: when iterating from it, the first checkpoint decides
-    best = math.inf if cold and iters > 0 else value(lam, K)
-    best_Y = Y
-    if best <= target or iters == 0:
-        return best, best_Y
-    every = max(1, SDP_EVAL_EVERY)
-    for i in range(iters):
-        if deadline is not None and time.perf_counter() > deadline:
-            break
-        Y = K @ Y
-        Y /= np.linalg.norm(Y)
-        lam, K = weights(Y)
-        if i % every == every - 1 or i == iters - 1:
-            val = value(lam, K)
-            if val < best:
-                best, best_Y = val, Y
-            if best <= target:
-                break
-    if not math.isfinite(best):  # out of time before the first checkpoint
-        best, best_Y = value(lam, K), Y
+    if deadline is not None and time.perf_counter() > deadline:
+        iters = 0  # out of time: the start point's bound only
+    A = np.ascontiguousarray(A, dtype=np.float64)
+    Y0 = np.eye(d) if cold else np.ascontiguousarray(Y, dtype=np.float64)
+    best, best_Y = sdp_iterations(A, Y0, cold, int(iters), max(1, SDP_EVAL_EVERY), float(target))
+    if not math.isfinite(best):  # Y = I without iterations
+        best, best_Y = sdp_iterations(A, Y0, False, 0, 1, -math.inf)
     return best, best_Y
 
 
@@ -242,7 +223,9 @@ def _relaxation(
         return _Relax(val, True, Z[i] > 0.5, val, u, Y)
     # semidefinite bound: s = (1 + t) / 2, y = (1, t), ||g + Mu^T s|| = ||A y||
     c = g + 0.5 * Mu.sum(axis=0)
-    A = np.c_[c, 0.5 * Mu.T]
+    A = np.empty((len(g), n + 1))
+    A[:, 0] = c
+    np.multiply(Mu.T, 0.5, out=A[:, 1:])
     if iters is None:
         iters = SDP_ITERS if Y is None else SDP_WARM_ITERS
     if Y is not None and SDP_START == "cold":
@@ -257,15 +240,7 @@ def _relaxation(
     for start in (u0, c):
         if start is None:
             continue
-        u = start
-        s = Mu @ u > 0
-        for _ in range(12):
-            u = g + s.astype(np.float64) @ Mu
-            s_new = Mu @ u > 0
-            if np.array_equal(s_new, s):
-                break
-            s = s_new
-        val = float(np.linalg.norm(g + s.astype(np.float64) @ Mu))
+        s, val = fixed_point_ascent(g, Mu, start, 12)
         if val > best_val:
             best_val, best_s = val, s
     assert best_s is not None
@@ -274,140 +249,374 @@ def _relaxation(
     return _Relax(max(bound, best_val), False, best_s, best_val, u, Y)
 
 
-@dataclass
-class _Tight:
-    """A node after propagation: units whose hyperplane misses the node's region fixed,
-    and for each remaining free unit proven to cut it, a point on its other side."""
-
-    sign: np.ndarray
-    g: np.ndarray
-    other: dict[int, np.ndarray]  # unit -> point of the region on the side opposite x
-    lps: int
-    fixed: int
-    complete: bool  # every free unit was decided (no LP cap, no deadline)
+#: A heap entry: (-bound, order, sign (k,) int8, g (d,), point (d,) or None, relaxation).
+Node = tuple
 
 
-def _line_cloud(
-    prob: PatternProblem, lp: RegionLP, sign: np.ndarray, x: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Points of the node's region on lines through x: for each direction (the normals of
-    the free units and random ones), the crossing of every free hyperplane inside the
-    region, pushed halfway to the next obstacle. Returns (points (n, d), their margins
-    on the fixed units and the ball)."""
-    W, b, d = prob.W, prob.b, prob.d
-    free = np.flatnonzero(sign == 0)
-    fixed = np.flatnonzero(sign)
-    U = np.vstack([W[free], rng.standard_normal((min(16, 2 * d), d))])
-    U /= np.linalg.norm(U, axis=1, keepdims=True)
-    # fixed constraints along x + t u: sigma (w.x + b) + t sigma (w.u) >= 0
-    s_f = sign[fixed].astype(np.float64)
-    c0 = s_f * (W[fixed] @ x + b[fixed])  # (f,) > 0
-    slope = (U @ W[fixed].T) * s_f  # (n, f)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lim = np.where(slope < 0, c0 / -slope, np.inf)  # forward limit
-        lim_b = np.where(slope > 0, c0 / slope, np.inf)  # backward limit
-    t_hi = lim.min(axis=1) if len(fixed) else np.full(len(U), np.inf)
-    t_lo = -(lim_b.min(axis=1) if len(fixed) else np.full(len(U), np.inf))
-    if lp.ball:  # ||x + t u|| <= 1: t in [-ux - r, -ux + r]
-        ux = U @ x
-        r = np.sqrt(np.maximum(ux**2 - (x @ x - 1.0), 0.0))
-        t_hi = np.minimum(t_hi, -ux + r)
-        t_lo = np.maximum(t_lo, -ux - r)
-    scale = 1.0 + float(np.linalg.norm(x))
-    t_hi = np.minimum(t_hi, 1e3 * scale)
-    t_lo = np.maximum(t_lo, -1e3 * scale)
-    pre = W[free] @ x + b[free]  # (u,)
-    rate = U @ W[free].T  # (n, u)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = -pre[None, :] / rate  # (n, u)
-    end = np.where(t > 0, t_hi[:, None], t_lo[:, None])
-    inside = np.isfinite(t) & (np.abs(t) < np.abs(end))
-    rows, cols = np.nonzero(inside)
-    tt = 0.5 * (t[rows, cols] + end[rows, cols])
-    P = x[None, :] + tt[:, None] * U[rows]
-    margins = lp.point_margins(P, sign)
-    return P, margins
+class _Search:
+    """The open nodes of (a part of) the tree and the search over them.
 
-
-def _tighten(
-    prob: PatternProblem,
-    lp: RegionLP,
-    sign: np.ndarray,
-    g: np.ndarray,
-    x: np.ndarray,
-    priority: np.ndarray,
-    rng: np.random.Generator,
-    max_lps: int,
-    deadline: float | None,
-    inherited: np.ndarray | None = None,
-) -> _Tight:
-    """Fix every free unit whose hyperplane misses the node's region (to the side of x).
-
-    A free unit cuts the region when a point of the region with margin lies on its other
-    side: found first on lines through x (no LP), then by one realizability LP per
-    remaining unit, in the order of ``priority`` (largest first), at most ``max_lps``.
-    An LP that finds the other side empty fixes the unit; units left untested stay free.
-    ``inherited`` (n, d): points known inside an ancestor's region (e.g. the parent's
-    certificates), checked first.
+    Parameters
+    ----------
+    prob, lp, leaf, incumbent : see :func:`branch_and_bound`.
+    tol : float
+        Relative gap at which a node is pruned.
+    deadline : float or None
+        :func:`time.perf_counter` value at which the search stops.
+    on_improve : callable, optional
+        Called after the incumbent improves.
+    shared : sequence of float, optional
+        Certified lower bounds found by the processes sharing the tree (read for pruning;
+        this process writes its own at index ``slot``).
     """
-    W, b, M = prob.W, prob.b, prob.M
-    sign = sign.copy()
-    free = np.flatnonzero(sign == 0)
-    side = np.where(W[free] @ x + b[free] > 0, 1, -1).astype(np.int8)
-    other: dict[int, np.ndarray] = {}
 
-    def absorb(P: np.ndarray, ok: np.ndarray) -> None:
-        if not ok.any():
+    def __init__(
+        self,
+        prob: PatternProblem,
+        lp: RegionLP,
+        leaf: LeafEval,
+        incumbent: Incumbent,
+        *,
+        tol: float,
+        deadline: float | None,
+        on_improve: Callable[[], None] | None = None,
+        shared: Sequence[float] | None = None,
+        slot: int = 0,
+    ) -> None:
+        self.prob, self.lp, self.leaf, self.incumbent = prob, lp, leaf, incumbent
+        self.tol, self.deadline, self.on_improve = tol, deadline, on_improve
+        self.shared, self.slot = shared, slot
+        self.k, self.d = prob.k, prob.d
+        self.M, self.W, self.b = prob.M, prob.W, prob.b
+        self.norms = np.linalg.norm(prob.M, axis=1)
+        if LEARN and lp.nogoods is None and not lp.ball:
+            lp.nogoods = NoGoods(prob.k)
+        self.nogoods = lp.nogoods if LEARN else None
+        self.learned0 = 0 if self.nogoods is None else self.nogoods.learned
+        self.propagated0 = 0 if self.nogoods is None else self.nogoods.forced
+        self.heap: list[Node] = []
+        self.counter = itertools.count()
+        self.nodes = 0
+        self.forced = 0
+        self.pruned_max = 0.0
+        #: bound of open nodes held elsewhere (helpers that stopped with open nodes)
+        self.open_elsewhere = 0.0
+        self.lps0 = lp.calls
+        self.start = time.perf_counter()
+
+    # ------------------------------------------------------------------ bounds
+
+    def best_lower(self) -> float:
+        """The largest certified lower bound known to this process."""
+        value = self.incumbent.value
+        if self.shared is not None:
+            if value > self.shared[self.slot]:
+                self.shared[self.slot] = value
+            value = max(value, max(self.shared))
+        return value
+
+    def threshold(self) -> float:
+        """Nodes with a bound at most this are pruned."""
+        return max(self.best_lower(), self.incumbent.unresolved) * (1.0 + 0.5 * self.tol)
+
+    def open_bound(self) -> float:
+        return max((-item[0] for item in self.heap), default=0.0)
+
+    def upper(self) -> float:
+        """Certified upper bound of this part of the tree."""
+        inc = self.incumbent
+        return max(
+            inc.value, inc.unresolved, self.pruned_max, self.open_bound(), self.open_elsewhere
+        )
+
+    def prune(self, bound: float) -> None:
+        self.pruned_max = max(self.pruned_max, bound)
+
+    # ------------------------------------------------------------------ nodes
+
+    def offer_point(self, x: np.ndarray | None) -> None:
+        if x is None:
             return
-        P = P[ok]
-        pre = P @ W[free].T + b[free]  # (n, u)
-        opposite = (pre * side < 0) & (np.abs(pre) > FEASIBLE_MARGIN)
-        for j in np.flatnonzero(opposite.any(axis=0)):
+        pre = self.W @ x + self.b
+        if self.k and np.min(np.abs(pre)) <= FEASIBLE_MARGIN:
+            return
+        if self.lp.ball and np.linalg.norm(x) >= 1.0 - FEASIBLE_MARGIN:
+            return
+        before = self.incumbent.value
+        self.incumbent.offer(pre > 0, x, self.leaf)
+        if self.on_improve is not None and self.incumbent.value > before:
+            self.on_improve()
+
+    def propagate(
+        self,
+        sign: np.ndarray,
+        g: np.ndarray,
+        x: np.ndarray | None,
+        changed: np.ndarray | None = None,
+        since: int = 0,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, bool]:
+        """Fix the units forced by learned no-goods (see :meth:`NoGoods.propagate` for
+        ``changed`` and ``since``); returns (sign, g, x, empty)."""
+        if self.nogoods is None or not len(self.nogoods):
+            return sign, g, x, False
+        new, forced, empty = self.nogoods.propagate(sign, changed, since)
+        if empty:
+            # a node with a point strictly inside is not empty (rounding): keep it
+            if x is not None and self.lp.point_margin(x, sign) > FEASIBLE_MARGIN:
+                return sign, g, x, False
+            return sign, g, x, True
+        if len(forced):
+            on = forced[new[forced] > 0]
+            if len(on):
+                g = g + self.M[on].sum(axis=0)
+            if x is not None and self.lp.point_margin(x, new) <= FEASIBLE_MARGIN:
+                x = None
+        return new, g, x, False
+
+    def bound(
+        self, sign: np.ndarray, g: np.ndarray, rel: _Relax | None, iters: int | None = None
+    ) -> _Relax:
+        """The relaxation of a node, warm-started from (and never above) ``rel``'s."""
+        free = np.flatnonzero(sign == 0)
+        new = _relaxation(
+            g,
+            self.M[free],
+            self.norms[free],
+            None if rel is None else rel.Y,
+            None if rel is None else rel.u,
+            self.threshold(),
+            iters,
+            self.deadline,
+        )
+        if rel is not None:  # a child's patterns are the parent's
+            new.bound = min(new.bound, rel.bound)
+        new.learned = 0 if self.nogoods is None else len(self.nogoods)
+        return new
+
+    def push(self, sign: np.ndarray, g: np.ndarray, x: np.ndarray | None, rel: _Relax) -> None:
+        bound = rel.bound * (1.0 + 1e-12)
+        if bound <= self.threshold():
+            self.prune(bound)
+            return
+        heapq.heappush(self.heap, (-bound, next(self.counter), sign, g, x, rel))
+
+    def make(
+        self,
+        sign: np.ndarray,
+        g: np.ndarray,
+        x: np.ndarray | None,
+        parent: _Relax | None,
+        unit: int | None = None,
+    ) -> None:
+        """Propagate, bound and queue a new node (``parent``'s with ``unit`` fixed)."""
+        if parent is None or unit is None:
+            sign, g, x, empty = self.propagate(sign, g, x)
+        else:
+            sign, g, x, empty = self.propagate(sign, g, x, np.array([unit]), parent.learned)
+        if not empty:
+            self.push(sign, g, x, self.bound(sign, g, parent))
+
+    def root(self, root_point: np.ndarray | None) -> None:
+        x = np.zeros(self.d) if root_point is None else root_point
+        self.offer_point(x)
+        self.make(np.zeros(self.k, dtype=np.int8), self.prob.g0.copy(), x, None)
+
+    def take_half(self) -> list[Node]:
+        """Every other open node in bound order (the best stays here)."""
+        items = sorted(self.heap)
+        self.heap = items[0::2]  # a sorted list is a heap
+        return items[1::2]
+
+    def add_nodes(self, items: list[Node]) -> None:
+        """Open nodes from another process (their no-goods were not these)."""
+        for item in items:
+            item[5].learned = 0
+            heapq.heappush(self.heap, (item[0], next(self.counter), *item[2:]))
+
+    # ------------------------------------------------------------------ search
+
+    def run(
+        self,
+        max_nodes: int | None = None,
+        progress: Callable[[dict], None] | None = None,
+        hook: Callable[[], None] | None = None,
+    ) -> bool:
+        """Best-first search until the heap is exhausted (returns True) or a limit is
+        reached (False). ``hook`` is called every ``HOOK_EVERY`` nodes and whenever the
+        heap runs empty (it may add nodes)."""
+        while True:
+            if not self.heap and hook is not None:
+                hook()
+            if not self.heap:
+                return True
+            item = heapq.heappop(self.heap)
+            negb, _, sign, g, x, rel = item
+            if -negb <= self.threshold():
+                self.prune(-negb)
+                self.heap.clear()
+                continue
+            if (max_nodes is not None and self.nodes >= max_nodes) or self.late():
+                heapq.heappush(self.heap, item)
+                return False
+            if self.nogoods is not None and len(self.nogoods) > rel.learned:
+                # no-goods learned since the node was bounded may force more of its units
+                sign2, g2, x2, empty = self.propagate(sign, g, x, np.zeros(0, int), rel.learned)
+                if empty:
+                    continue
+                if sign2 is not sign:
+                    sign, g, x = sign2, g2, x2
+                    rel = self.bound(sign, g, rel)
+                    if self.heap and rel.bound * (1.0 + 1e-12) < -self.heap[0][0]:
+                        self.push(sign, g, x, rel)  # not the best node any more
+                        continue
+                else:
+                    rel.learned = len(self.nogoods)
+            self.nodes += 1
+            if progress is not None and self.nodes % PROGRESS_EVERY == 0:
+                progress(
+                    {
+                        "nodes": self.nodes,
+                        "lower": self.best_lower(),
+                        "upper": max(self.upper(), -negb),
+                        "seconds": time.perf_counter() - self.start,
+                    }
+                )
+            if hook is not None and self.nodes % HOOK_EVERY == 0:
+                hook()
+            self.process(sign, g, x, rel)
+
+    def late(self) -> bool:
+        return self.deadline is not None and time.perf_counter() > self.deadline
+
+    def process(self, sign: np.ndarray, g: np.ndarray, x: np.ndarray | None, rel: _Relax) -> None:
+        """Close, branch or (forced units) tighten a node; children go to the heap."""
+        inc = self.incumbent
+        W, b, M = self.W, self.b, self.M
+        first = True
+        while True:  # forced units loop back here
+            if not first and self.late():
+                # out of time in a chain of forced units: the node goes back, still open
+                heapq.heappush(
+                    self.heap, (-rel.bound * (1.0 + 1e-12), next(self.counter), sign, g, x, rel)
+                )
+                return
+            first = False
+            free = np.flatnonzero(sign == 0)
+            if len(free) == 0:
+                if x is not None:
+                    self.offer_point(x)
+                    # a leaf with a kept-but-thin region (no witness) is an upper bound only
+                    if (
+                        not np.array_equal((W @ x + b > 0), sign > 0)
+                        or self.lp.point_margin(x, sign) <= FEASIBLE_MARGIN
+                    ):
+                        inc.unresolved = max(inc.unresolved, float(np.linalg.norm(g)))
+                else:
+                    inc.unresolved = max(inc.unresolved, float(np.linalg.norm(g)))
+                return
+            if rel.bound * (1.0 + 1e-12) <= self.threshold():
+                self.prune(rel.bound * (1.0 + 1e-12))
+                return
+            s_free = rel.s_free
+            x_side = None
+            if x is not None:
+                pre_free = W[free] @ x + b[free]
+                x_side = pre_free > 0
+                if (
+                    rel.exact
+                    and np.array_equal(x_side, s_free)
+                    and np.min(np.abs(pre_free)) > FEASIBLE_MARGIN
+                ):
+                    self.offer_point(x)  # the maximizer is realized at x: node closed
+                    if max(inc.value, inc.unresolved) >= rel.value * (1.0 - 1e-12):
+                        return
+            if rel.exact:
+                full = sign.copy()
+                full[free] = np.where(s_free, 1, -1)
+                res = self.lp.margin(full)
+                if res.witness:
+                    self.offer_point(res.x)
+                    if max(inc.value, inc.unresolved) >= rel.value * (1.0 - 1e-12):
+                        return
+            # branching unit: the largest dual weight lambda_l = ||Y^T m_l|| of the
+            # semidefinite bound (else |m_l . u|) among free units whose side at the
+            # node's point disagrees with the relaxation's maximizer
+            if rel.Y is not None:
+                score = np.linalg.norm(M[free] @ rel.Y, axis=1)
+            else:
+                score = np.abs(M[free] @ rel.u) + 1e-12 * self.norms[free]
+            if x_side is not None:
+                disagree = x_side != s_free
+                if disagree.any():
+                    score = np.where(disagree, score, -1.0)
+            j = int(np.argmax(score))
             unit = int(free[j])
-            if unit not in other:
-                other[unit] = P[int(np.argmax(opposite[:, j]))].copy()
+            # the child on the point's side inherits the point
+            if x is not None:
+                side = 1 if x_side[j] else -1
+                margin_x = abs(float(W[unit] @ x + b[unit]))
+            else:
+                side, margin_x = (1 if s_free[j] else -1), -math.inf
+            children = []
+            for sgn in (side, -side):
+                child = sign.copy()
+                child[unit] = sgn
+                if sgn == side and margin_x > FEASIBLE_MARGIN:
+                    children.append((child, x))
+                    continue
+                if x is not None:
+                    # step across the hyperplane: a point of the child without an LP?
+                    pre_u = float(W[unit] @ x + b[unit])
+                    step = pre_u - sgn * max(1e-6, 0.5 * abs(pre_u))
+                    y = x - step * W[unit]
+                    if self.lp.point_margin(y, child) > FEASIBLE_MARGIN:
+                        self.offer_point(y)
+                        children.append((child, y))
+                        continue
+                res = self.lp.margin(child)
+                if res.empty:
+                    continue
+                cx = res.x if res.witness else None
+                self.offer_point(cx)
+                children.append((child, cx))
+            if len(children) == 0:
+                return  # numerically empty node (both sides empty): nothing realizable
+            if len(children) == 1:
+                self.forced += 1
+                sign, x = children[0]
+                if sign[unit] > 0:
+                    g = g + M[unit]
+                sign, g, x, empty = self.propagate(sign, g, x, np.array([unit]), rel.learned)
+                if empty:
+                    return
+                rel = self.bound(sign, g, rel)
+                continue
+            for child, cx in children:
+                self.make(child, g + M[unit] if child[unit] > 0 else g, cx, rel, unit)
+            return
 
-    if inherited is not None and len(inherited):
-        absorb(inherited, lp.point_margins(inherited, sign) > FEASIBLE_MARGIN)
-    P, margins = _line_cloud(prob, lp, sign, x, rng)
-    absorb(P, margins > FEASIBLE_MARGIN)
-    lps = 0
-    fixed = 0
-    complete = True
-    order = np.argsort(-priority)
-    for j in order:
-        unit = int(free[j])
-        if unit in other:
-            continue
-        if lps >= max_lps or (deadline is not None and time.perf_counter() > deadline):
-            complete = False
-            break
-        child = sign.copy()
-        child[unit] = -side[j]
-        res = lp.margin(child)
-        lps += 1
-        if res.empty:
-            sign[unit] = side[j]
-            if side[j] > 0:
-                g = g + M[unit]
-            fixed += 1
-        elif res.witness:
-            other[unit] = res.x
-            absorb(res.x[None, :], np.array([True]))
-    # units fixed later may have been certified by points now outside the region: drop
-    # certificates that no longer hold (they are re-derived when branching)
-    for unit in list(other):
-        if lp.point_margin(other[unit], _with(sign, unit, -side[np.searchsorted(free, unit)])) <= (
-            FEASIBLE_MARGIN
-        ):
-            del other[unit]
-    return _Tight(sign, g, other, lps, fixed, complete)
+    def summary(self, complete: bool) -> dict:
+        """What another process needs to merge this part's outcome."""
+        inc = self.incumbent
+        return {
+            "lower": inc.value,
+            "x": inc.x,
+            "pattern": inc.pattern,
+            "unresolved": inc.unresolved,
+            "pruned_max": self.pruned_max,
+            "open_bound": max(self.open_bound(), self.open_elsewhere),
+            "open_nodes": len(self.heap),
+            "complete": complete and not self.heap,
+            "nodes": self.nodes,
+            "forced": self.forced,
+            "lps": self.lp.calls - self.lps0,
+            "nogoods": 0 if self.nogoods is None else self.nogoods.learned - self.learned0,
+            "propagated": 0 if self.nogoods is None else self.nogoods.forced - self.propagated0,
+        }
 
 
-def _with(sign: np.ndarray, unit: int, value: int) -> np.ndarray:
-    out = sign.copy()
-    out[unit] = value
-    return out
+#: Runs a search with helper processes: (search, max_nodes, progress) -> (complete, info).
+Parallel = Callable[["_Search", "int | None", "Callable[[dict], None] | None"], tuple[bool, dict]]
 
 
 def branch_and_bound(
@@ -422,10 +631,9 @@ def branch_and_bound(
     root_point: np.ndarray | None = None,
     progress: Callable[[dict], None] | None = None,
     on_improve: Callable[[], None] | None = None,
+    parallel: Parallel | None = None,
 ) -> SearchResult:
     """Best-first branch and bound; see the module docstring.
-
-    ``on_improve`` is called after the incumbent improves (e.g. to run a local search).
 
     Parameters
     ----------
@@ -440,267 +648,34 @@ def branch_and_bound(
         Relative gap at which the search stops.
     deadline, max_nodes : limits (None: none).
     root_point : a point of the domain with positive margin to the ball (ball/sphere).
+    progress : called with (nodes, lower, upper, seconds) every ``PROGRESS_EVERY`` nodes.
+    on_improve : called after the incumbent improves (e.g. to run a local search).
+    parallel : runs the search with helper processes
+        (:meth:`robustlaw.lipschitz._exact_parallel.Helpers.search`); None: this process
+        alone.
     """
-    k, d = prob.k, prob.d
-    M, W, b = prob.M, prob.W, prob.b
-    norms = np.linalg.norm(M, axis=1)
-    start = time.perf_counter()
-    lps0 = lp.calls
-    counter = itertools.count()
-    heap: list = []
-    nodes = 0
-    pruned_max = 0.0
-    forced = 0
-
-    def threshold() -> float:
-        return max(incumbent.value, incumbent.unresolved) * (1.0 + 0.5 * tol)
-
-    def point_info(sign: np.ndarray, x: np.ndarray | None) -> float:
-        return -math.inf if x is None else lp.point_margin(x, sign)
-
-    def offer_point(x: np.ndarray | None) -> None:
-        if x is None:
-            return
-        pre = W @ x + b
-        if k and np.min(np.abs(pre)) <= FEASIBLE_MARGIN:
-            return
-        if lp.ball and np.linalg.norm(x) >= 1.0 - FEASIBLE_MARGIN:
-            return
-        before = incumbent.value
-        incumbent.offer(pre > 0, x, leaf)
-        if on_improve is not None and incumbent.value > before:
-            on_improve()
-
-    def make(
-        sign: np.ndarray,
-        g: np.ndarray,
-        x: np.ndarray | None,
-        Y: np.ndarray | None = None,
-        u0: np.ndarray | None = None,
-        parent_bound: float = math.inf,
-        pts: np.ndarray | None = None,
-    ) -> None:
-        free = np.flatnonzero(sign == 0)
-        rel = _relaxation(g, M[free], norms[free], Y, u0, threshold(), deadline=deadline)
-        # a child's patterns are the parent's: its bound never exceeds the parent's
-        rel.bound = min(rel.bound, parent_bound)
-        bound = rel.bound * (1.0 + 1e-12)
-        nonlocal pruned_max
-        if bound <= threshold():
-            pruned_max = max(pruned_max, bound)
-            return
-        heapq.heappush(heap, (-bound, next(counter), sign, g, x, rel, False, pts))
-
-    # root
-    sign0 = np.zeros(k, dtype=np.int8)
-    x_root = np.zeros(d) if root_point is None else root_point
-    offer_point(x_root)
-    make(sign0, prob.g0.copy(), x_root)
-    complete = True
-    rng = np.random.default_rng(0)
-    tightened = fixed_total = tighten_lps = 0
-    # per number of free units: [propagations, propagations that fixed a unit]
-    tighten_stats: dict[int, list[int]] = {}
-    while heap and complete:
-        negb, _, sign, g, x, rel, tight, pts = heapq.heappop(heap)
-        if -negb <= threshold():
-            pruned_max = max(pruned_max, -negb)
-            heap.clear()
-            break
-        if (max_nodes is not None and nodes >= max_nodes) or (
-            deadline is not None and time.perf_counter() > deadline
-        ):
-            heapq.heappush(heap, (negb, next(counter), sign, g, x, rel, tight, pts))
-            complete = False
-            break
-        nodes += 1
-        other: dict[int, np.ndarray] = {}
-        n_free = int(np.count_nonzero(sign == 0))
-        stats = tighten_stats.setdefault(n_free, [0, 0])
-        if (
-            TIGHTEN_LPS > 0
-            and not tight
-            and x is not None
-            and n_free
-            and (stats[0] < TIGHTEN_TRIALS or stats[1] >= TIGHTEN_RATE * stats[0])
-        ):
-            # propagate: fix the units whose hyperplane misses the region, re-bound
-            free = np.flatnonzero(sign == 0)
-            if rel.Y is not None:
-                priority = np.linalg.norm(M[free] @ rel.Y, axis=1)
-            else:
-                priority = np.abs(M[free] @ rel.u)
-            if TIGHTEN_DISAGREE:
-                # units the relaxation's maximizer wants on the far side of x come first
-                disagree = (W[free] @ x + b[free] > 0) != rel.s_free
-                priority = priority + np.where(disagree, priority.max() + 1.0, 0.0)
-            tt = _tighten(prob, lp, sign, g, x, priority, rng, TIGHTEN_LPS, deadline, pts)
-            tightened += 1
-            stats[0] += 1
-            stats[1] += tt.fixed > 0
-            tighten_lps += tt.lps
-            fixed_total += tt.fixed
-            other = tt.other
-            for point in other.values():  # regions met on the way count for the lower bound
-                offer_point(point)
-            if CARRY_POINTS and other:
-                pts = np.array(list(other.values()))
-            if tt.fixed:
-                sign, g = tt.sign, tt.g
-                free = np.flatnonzero(sign == 0)
-                previous = rel.bound
-                rel = _relaxation(
-                    g, M[free], norms[free], rel.Y, rel.u, threshold(), SDP_ITERS, deadline
-                )
-                rel.bound = min(rel.bound, previous)
-                bound = rel.bound * (1.0 + 1e-12)
-                if bound <= threshold():
-                    pruned_max = max(pruned_max, bound)
-                    continue
-                if not tt.complete or (heap and bound < -heap[0][0]):
-                    # not the best node any more (or the deadline came): back in line
-                    heapq.heappush(heap, (-bound, next(counter), sign, g, x, rel, True, pts))
-                    continue
-        if progress is not None and nodes % 2000 == 0:
-            progress(
-                {
-                    "nodes": nodes,
-                    "lower": incumbent.value,
-                    "upper": max(-heap[0][0] if heap else 0.0, -negb, incumbent.value),
-                    "seconds": time.perf_counter() - start,
-                }
-            )
-        first = True
-        while True:  # process the node; forced units loop back here
-            if not first and deadline is not None and time.perf_counter() > deadline:
-                # out of time in a chain of forced units: the node goes back, still open
-                heapq.heappush(heap, (-rel.bound, next(counter), sign, g, x, rel, True, pts))
-                complete = False
-                break
-            first = False
-            free = np.flatnonzero(sign == 0)
-            if len(free) == 0:
-                if x is not None:
-                    offer_point(x)
-                    # a leaf with a kept-but-thin region (no witness) is an upper bound only
-                    if (
-                        not np.array_equal((W @ x + b > 0), sign > 0)
-                        or point_info(sign, x) <= FEASIBLE_MARGIN
-                    ):
-                        incumbent.unresolved = max(incumbent.unresolved, float(np.linalg.norm(g)))
-                else:
-                    incumbent.unresolved = max(incumbent.unresolved, float(np.linalg.norm(g)))
-                break
-            if rel.bound * (1.0 + 1e-12) <= threshold():
-                pruned_max = max(pruned_max, rel.bound * (1.0 + 1e-12))
-                break
-            s_free = rel.s_free
-            x_side = None
-            if x is not None:
-                pre_free = W[free] @ x + b[free]
-                x_side = pre_free > 0
-                if (
-                    rel.exact
-                    and np.array_equal(x_side, s_free)
-                    and np.min(np.abs(pre_free)) > FEASIBLE_MARGIN
-                ):
-                    offer_point(x)  # the maximizer is realized at x: node closed
-                    if max(incumbent.value, incumbent.unresolved) >= rel.value * (1.0 - 1e-12):
-                        break
-            if rel.exact:
-                full = sign.copy()
-                full[free] = np.where(s_free, 1, -1)
-                res = lp.margin(full)
-                if res.witness:
-                    offer_point(res.x)
-                    if max(incumbent.value, incumbent.unresolved) >= rel.value * (1.0 - 1e-12):
-                        break
-            # branching unit: the largest dual weight lambda_l = ||Y^T m_l|| of the
-            # semidefinite bound (else |m_l . u|) among free units whose side at the
-            # node's point disagrees with the relaxation's maximizer
-            if rel.Y is not None:
-                score = np.linalg.norm(M[free] @ rel.Y, axis=1)
-            else:
-                score = np.abs(M[free] @ rel.u) + 1e-12 * norms[free]
-            if x_side is not None:
-                disagree = x_side != s_free
-                if disagree.any():
-                    score = np.where(disagree, score, -1.0)
-            if other:
-                known = np.array([int(u) in other for u in free])
-                if (known & (score >= 0)).any():
-                    score = np.where(known, score, -1.0)
-            j = int(np.argmax(score))
-            unit = int(free[j])
-            want = 1 if s_free[j] else -1
-            # child on the point's side inherits the point
-            if x is not None:
-                side = 1 if x_side[j] else -1
-                margin_x = abs(float(W[unit] @ x + b[unit]))
-            else:
-                side, margin_x = want, -math.inf
-            children = []
-            for sgn in (side, -side):
-                child = sign.copy()
-                child[unit] = sgn
-                if sgn == side and margin_x > FEASIBLE_MARGIN:
-                    children.append((child, x))
-                    continue
-                if unit in other and lp.point_margin(other[unit], child) > FEASIBLE_MARGIN:
-                    children.append((child, other[unit]))
-                    continue
-                if x is not None:
-                    # step across the hyperplane: a point of the child without an LP?
-                    pre_u = float(W[unit] @ x + b[unit])
-                    step = pre_u - sgn * max(1e-6, 0.5 * abs(pre_u))
-                    y = x - step * W[unit]
-                    if lp.point_margin(y, child) > FEASIBLE_MARGIN:
-                        offer_point(y)
-                        children.append((child, y))
-                        continue
-                res = lp.margin(child)
-                if res.empty:
-                    continue
-                cx = res.x if res.witness else None
-                offer_point(cx)
-                children.append((child, cx))
-            if len(children) == 0:
-                break  # numerically empty node (both sides empty): nothing realizable
-            if len(children) == 1:
-                forced += 1
-                sign, cx = children[0]
-                if sign[unit] > 0:
-                    g = g + M[unit]
-                x = cx
-                free = np.flatnonzero(sign == 0)
-                previous = rel.bound
-                rel = _relaxation(
-                    g, M[free], norms[free], rel.Y, rel.u, threshold(), deadline=deadline
-                )
-                rel.bound = min(rel.bound, previous)
-                continue
-            for child, cx in children:
-                cg = g + M[unit] if child[unit] > 0 else g
-                child_pts = None
-                if pts is not None and len(pts):
-                    child_pts = pts[lp.point_margins(pts, child) > FEASIBLE_MARGIN]
-                make(child, cg, cx, rel.Y, rel.u, rel.bound, child_pts)
-            break
-    open_bound = max((-item[0] for item in heap), default=0.0)
-    upper = max(incumbent.value, incumbent.unresolved, pruned_max, open_bound)
+    search = _Search(prob, lp, leaf, incumbent, tol=tol, deadline=deadline, on_improve=on_improve)
+    search.root(root_point)
+    if parallel is not None:
+        complete, extra = parallel(search, max_nodes, progress)
+    else:
+        complete, extra = search.run(max_nodes, progress), {}
+    summary = search.summary(complete)
+    info = {
+        "forced": summary["forced"],
+        "open_nodes": summary["open_nodes"],
+        "nogoods": summary["nogoods"],
+        "propagated": summary["propagated"],
+    }
+    for key, value in extra.items():
+        info[key] = info.get(key, 0) + value if key in info else value
     return SearchResult(
         lower=incumbent.value,
-        upper=upper,
+        upper=search.upper(),
         x=incumbent.x,
         pattern=incumbent.pattern,
-        nodes=nodes,
-        lps=lp.calls - lps0,
-        complete=complete and not heap,
-        info={
-            "forced": forced,
-            "open_nodes": len(heap),
-            "tightened": tightened,
-            "tighten_fixed": fixed_total,
-            "tighten_lps": tighten_lps,
-        },
+        nodes=search.nodes + int(extra.get("helper_nodes", 0)),
+        lps=summary["lps"] + int(extra.get("helper_lps", 0)),
+        complete=summary["complete"] and bool(extra.get("helpers_complete", True)),
+        info=info,
     )

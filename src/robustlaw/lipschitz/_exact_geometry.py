@@ -31,6 +31,8 @@ except ImportError:  # pragma: no cover - the scipy path is exercised by forcing
 
 from scipy.optimize import linprog
 
+from robustlaw.lipschitz._exact_nogoods import NoGoods
+
 __all__ = [
     "FEASIBLE_MARGIN",
     "INFEASIBLE_MARGIN",
@@ -227,6 +229,11 @@ class RegionLP:
         self.k, self.d = W.shape
         self.ball = ball
         self.calls = 0
+        #: store of learned no-goods (:class:`~robustlaw.lipschitz._exact_nogoods.NoGoods`):
+        #: every LP that finds a region empty on R^d records its dual certificate there
+        self.nogoods: NoGoods | None = None
+        #: radius within which a learned certificate must hold (see NoGoods.add_certificate)
+        self.certificate_radius = 1e6 * (1.0 + (float(np.max(np.abs(b))) if len(b) else 0.0))
         #: time.perf_counter() value after which :meth:`margin` stops adding cuts
         self.deadline: float | None = None
         if backend == "auto":
@@ -303,7 +310,12 @@ class RegionLP:
         self._h.run()
         status = self._h.getModelStatus()
         if status == highspy.HighsModelStatus.kOptimal:
-            sol = np.array(self._h.getSolution().col_value)
+            solution = self._h.getSolution()
+            sol = np.array(solution.col_value)
+            if sol[-1] <= INFEASIBLE_MARGIN and self.nogoods is not None and not self.ball:
+                dual = np.abs(np.array(solution.row_dual)[: 2 * self.k])
+                on, off = dual[: self.k], dual[self.k :]
+                self._learn(on + off, np.where(on > 0, 1, np.where(off > 0, -1, 0)), sign)
             return Margin(float(sol[-1]), sol[:-1].copy())
         if status == highspy.HighsModelStatus.kInfeasible:
             return Margin(-math.inf, None)
@@ -338,11 +350,27 @@ class RegionLP:
             options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10},
         )
         if res.status == 0:
+            if res.x[-1] <= INFEASIBLE_MARGIN and self.nogoods is not None and not self.ball:
+                mu = np.zeros(self.k)
+                mu[idx] = np.abs(res.ineqlin.marginals[: len(idx)])
+                side = np.zeros(self.k, dtype=np.int8)
+                side[idx] = sg
+                self._learn(mu, side, sign)
             return Margin(float(res.x[-1]), res.x[:-1].copy())
         if res.status == 2:
             return Margin(-math.inf, None)
         # the solver could not decide: keep the region (upper bound), without a witness
         return Margin(1.0, None)
+
+    def _learn(self, mu: np.ndarray, side: np.ndarray, sign: np.ndarray) -> None:
+        """Record the dual certificate of an empty region (weights mu (k,) >= 0 on rows
+        of sides ``side``) as a no-good; its sides must be those of ``sign``."""
+        assert self.nogoods is not None
+        support = mu > 0
+        if support.any() and np.array_equal(side[support], sign[support]):
+            self.nogoods.add_certificate(
+                self.W, self.b, mu, side, self.certificate_radius, INFEASIBLE_MARGIN
+            )
 
     # ------------------------------------------------------------------ public
 

@@ -49,6 +49,7 @@ from robustlaw.lipschitz._exact_geometry import (
     network_gradient,
 )
 from robustlaw.lipschitz._exact_heuristics import greedy_ascent, sample_points
+from robustlaw.lipschitz._exact_parallel import Helpers
 from robustlaw.lipschitz._exact_sphere import (
     tangential_norm,
     tangential_upper,
@@ -265,6 +266,7 @@ def _solve_member(
     device: str | torch.device,
     lp_backend: str,
     progress: Callable[[dict], None] | None,
+    helpers: Helpers | None = None,
 ) -> tuple[float, float, Witness | None, str, dict]:
     start = time.perf_counter()
     deadline = None if budget.seconds is None else start + budget.seconds
@@ -325,6 +327,11 @@ def _solve_member(
                 mem.offer_point(xg)
         info["heuristic_lower"] = mem.incumbent.value
         info["algorithm"] = "branch_and_bound"
+        # helpers split the tree under a time budget (a node budget stays in one process,
+        # so that its result does not depend on timing); the sphere's leaves need this
+        # process's tangential LPs
+        split = helpers is not None and domain != "sphere" and budget.nodes is None
+        parallel = helpers.bind(net, domain != "rd", lp_backend, tol).search if split else None
         search = branch_and_bound(
             prob,
             mem.lp,
@@ -335,12 +342,13 @@ def _solve_member(
             max_nodes=budget.nodes,
             progress=progress,
             on_improve=mem.climb,
+            parallel=parallel,
         )
         info.update(nodes=search.nodes, lps=search.lps, climb_lps=mem.climb_lps, **search.info)
         upper = search.upper
         witness_x = search.x
         complete = search.complete
-    info["lps_total"] = mem.lp.calls
+    info["lps_total"] = mem.lp.calls + info.get("helper_lps", 0)
     # verify the witness on the network
     witness = None
     cert_lower = 0.0
@@ -398,6 +406,7 @@ def exact_lipschitz(
     device: str | torch.device | None = None,
     lp_backend: str = "auto",
     progress: Callable[[dict], None] | None = None,
+    workers: int = 1,
 ) -> MethodResult:
     """Exact Lipschitz constant of every member of a two-layer relu / leaky-relu family.
 
@@ -414,7 +423,8 @@ def exact_lipschitz(
         iteration, each node and each chain of forced units, the ball's cutting planes,
         the sphere's tangential LPs), so a member ends within the budget plus the cost
         of one such step and of the set-up (sampling, the first bound): at most 0.31 s
-        over a 3 s budget on the bench grid, up to d = 100, k = 1024.
+        over a 3 s budget on the bench grid, up to d = 100, k = 1024 (the first search
+        after installation also compiles the solver's kernels, about 5 s).
     tol : float
         Relative gap (upper - lower) / upper at which a member counts as solved.
     lower_hint : MethodResult, sequence of (Witness or point or None), or (B, d) array
@@ -430,6 +440,14 @@ def exact_lipschitz(
     lp_backend : {"auto", "highs", "scipy"}
     progress : callable, optional
         Called with a dict (member, nodes, lower, upper, seconds) every 2000 nodes.
+    workers : int
+        Processes that search a member's branch-and-bound tree under a time budget (R^d
+        and the ball): ``workers - 1`` helper processes are started (``spawn``; a script
+        must guard its entry point with ``if __name__ == "__main__":``) and take parts
+        of the open nodes (:mod:`robustlaw.lipschitz._exact_parallel`). On the
+        Lipschitz bench's trained d = 10, k = 64 net, 60 s reach upper/lower 1.071 in
+        one process and 1.042 in two (``bench/exact_bench.py --compare --bench-net``).
+        A node budget, the sphere and enumeration run in this process alone.
 
     Returns
     -------
@@ -447,6 +465,8 @@ def exact_lipschitz(
     _check_inputs(family, budget, tol, method, samples)
     if lp_backend not in ("auto", "highs", "scipy"):
         raise ValueError(f"lp_backend must be 'auto', 'highs' or 'scipy', got {lp_backend!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
     if device is None:
         device = family.W.device
     B, d = family.B, family.d
@@ -458,6 +478,9 @@ def exact_lipschitz(
     threads = torch.get_num_threads()
     if torch.device(device).type == "cpu":
         torch.set_num_threads(1)
+    helpers = None
+    if workers > 1 and applicable and domain != "sphere" and budget.nodes is None:
+        helpers = Helpers(workers - 1)
     try:
         return _exact_members(
             family,
@@ -472,9 +495,12 @@ def exact_lipschitz(
             lp_backend,
             progress,
             applicable,
+            helpers,
         )
     finally:
         torch.set_num_threads(threads)
+        if helpers is not None:
+            helpers.close()
 
 
 def _exact_members(
@@ -490,6 +516,7 @@ def _exact_members(
     lp_backend: str,
     progress: Callable[[dict], None] | None,
     applicable: bool,
+    helpers: Helpers | None = None,
 ) -> MethodResult:
     B = family.B
     act = family.activation
@@ -511,7 +538,18 @@ def _exact_members(
         if progress is not None:
             cb = lambda state, i=i: progress({"member": i, **state})  # noqa: E731
         lo, up, wit, st, info = _solve_member(
-            net, domain, budget, tol, hints[i], method, samples, seed, device, lp_backend, cb
+            net,
+            domain,
+            budget,
+            tol,
+            hints[i],
+            method,
+            samples,
+            seed,
+            device,
+            lp_backend,
+            cb,
+            helpers,
         )
         lower[i], upper[i] = lo, up
         status.append(st)
