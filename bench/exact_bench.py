@@ -16,7 +16,8 @@ witness point strictly inside its region, ``upper`` a bound proven by the search
 ``--bench-net`` adds the trained d = 10, k = 64 net of bench/lipschitz_bench.py) three
 times each, side by side in one run: without learned no-goods in one process, with them
 in one process, and with them in two processes (``workers=2``), and prints the certified
-intervals and their upper/lower ratios.
+intervals and their upper/lower ratios; with ``--domain ball`` or ``sphere`` it compares
+keeping every tangent cut of the ball with keeping the newest 2 d.
 
 Usage::
 
@@ -38,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from robustlaw.lipschitz import Budget, _exact_bnb
+from robustlaw.lipschitz import Budget, _exact_bnb, _exact_geometry
 from robustlaw.lipschitz._exact_geometry import RegionLP, member_problem
 from robustlaw.lipschitz.exact import exact_lipschitz, member_arrays
 from robustlaw.models import TwoLayer
@@ -101,13 +102,19 @@ def sorted_patterns_baseline(
     return None, time.perf_counter() - start
 
 
-#: Search settings compared by ``--compare``: (module constants of
-#: :mod:`robustlaw.lipschitz._exact_bnb`, worker processes) per configuration.
+#: Search settings compared by ``--compare`` on R^d: (module constants, worker processes)
+#: per configuration; a constant is named "module.NAME" in robustlaw.lipschitz.
 CONFIGS: dict[str, tuple[dict[str, object], int]] = {
-    "no-goods off, 1 process": ({"LEARN": False}, 1),
-    "no-goods on, 1 process": ({"LEARN": True}, 1),
-    "no-goods on, 2 processes": ({"LEARN": True}, 2),
+    "no-goods off, 1 process": ({"_exact_bnb.LEARN": False}, 1),
+    "no-goods on, 1 process": ({"_exact_bnb.LEARN": True}, 1),
+    "no-goods on, 2 processes": ({"_exact_bnb.LEARN": True}, 2),
 }
+#: ... and on the ball and the sphere: the pool of the ball's tangent cuts.
+BOUNDED_CONFIGS: dict[str, tuple[dict[str, object], int]] = {
+    "every ball cut kept": ({"_exact_geometry.CUT_POOL": None}, 1),
+    "newest 2 d ball cuts kept": ({"_exact_geometry.CUT_POOL": 2}, 1),
+}
+_MODULES = {"_exact_bnb": _exact_bnb, "_exact_geometry": _exact_geometry}
 
 
 def lipschitz_bench_net() -> TwoLayer:
@@ -126,11 +133,13 @@ def lipschitz_bench_net() -> TwoLayer:
     return fam
 
 
-def compare(d: int, k: int, seeds: list[int], seconds: float, bench_net: bool) -> int:
-    """Trained (d, k) nets, each solved with every configuration of CONFIGS in turn."""
-    saved = {name: getattr(_exact_bnb, name) for cfg, _ in CONFIGS.values() for name in cfg}
+def compare(d: int, k: int, seeds: list[int], seconds: float, bench_net: bool, domain: str) -> int:
+    """Trained (d, k) nets, each solved with every configuration in turn."""
+    configs = CONFIGS if domain == "rd" else BOUNDED_CONFIGS
+    names = {key for cfg, _ in configs.values() for key in cfg}
+    saved = {key: getattr(_MODULES[key.split(".")[0]], key.split(".")[1]) for key in names}
     print(
-        f"# exact Lipschitz constant on R^d, trained d = {d}, k = {k} ReLU nets; budget "
+        f"# exact Lipschitz constant on {domain}, trained d = {d}, k = {k} ReLU nets; budget "
         f"{seconds:g} s per net and configuration; configurations run one after the other "
         "on each net (wall clock on a shared machine: the load differs between runs)\n"
     )
@@ -145,11 +154,14 @@ def compare(d: int, k: int, seeds: list[int], seconds: float, bench_net: bool) -
     try:
         for label_net, make in nets:
             fam = make()
-            for label, (cfg, workers) in CONFIGS.items():
-                for name, value in cfg.items():
-                    setattr(_exact_bnb, name, value)
+            for label, (cfg, workers) in configs.items():
+                for key, value in cfg.items():
+                    module, name = key.split(".")
+                    setattr(_MODULES[module], name, value)
                 t0 = time.perf_counter()
-                res = exact_lipschitz(fam, budget=Budget(seconds=seconds), workers=workers)
+                res = exact_lipschitz(
+                    fam, domain=domain, budget=Budget(seconds=seconds), workers=workers
+                )
                 secs = time.perf_counter() - t0
                 info = res.info[0]
                 lo, up = float(res.lower[0]), float(res.upper[0])
@@ -160,8 +172,9 @@ def compare(d: int, k: int, seeds: list[int], seconds: float, bench_net: bool) -
                     flush=True,
                 )
     finally:
-        for name, value in saved.items():
-            setattr(_exact_bnb, name, value)
+        for key, value in saved.items():
+            module, name = key.split(".")
+            setattr(_MODULES[module], name, value)
     return 0
 
 
@@ -193,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.compare:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-        return compare(*args.trained, seeds, args.seconds or 60.0, args.bench_net)
+        return compare(*args.trained, seeds, args.seconds or 60.0, args.bench_net, args.domain)
     if args.quick:
         grid = [(2, 16), (2, 64), (3, 16), (3, 64), (10, 16)]
         seconds = args.seconds or 10.0
