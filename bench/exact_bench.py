@@ -17,7 +17,7 @@ witness point strictly inside its region, ``upper`` a bound proven by the search
 times each, side by side in one run: without learned no-goods in one process, with them
 in one process, and with them in two processes (``workers=2``), and prints the certified
 intervals and their upper/lower ratios; with ``--domain ball`` or ``sphere`` it compares
-keeping every tangent cut of the ball with keeping the newest 2 d.
+keeping every tangent cut of the ball with keeping the newest 2 d, and no-goods off / on.
 
 Usage::
 
@@ -111,8 +111,18 @@ CONFIGS: dict[str, tuple[dict[str, object], int]] = {
 }
 #: ... and on the ball and the sphere: the pool of the ball's tangent cuts.
 BOUNDED_CONFIGS: dict[str, tuple[dict[str, object], int]] = {
-    "every ball cut kept": ({"_exact_geometry.CUT_POOL": None}, 1),
-    "newest 2 d ball cuts kept": ({"_exact_geometry.CUT_POOL": 2}, 1),
+    "every ball cut kept, no-goods off": (
+        {"_exact_geometry.CUT_POOL": None, "_exact_bnb.LEARN": False},
+        1,
+    ),
+    "newest 2 d ball cuts kept, no-goods off": (
+        {"_exact_geometry.CUT_POOL": 2, "_exact_bnb.LEARN": False},
+        1,
+    ),
+    "newest 2 d ball cuts kept, no-goods on": (
+        {"_exact_geometry.CUT_POOL": 2, "_exact_bnb.LEARN": True},
+        1,
+    ),
 }
 _MODULES = {"_exact_bnb": _exact_bnb, "_exact_geometry": _exact_geometry}
 

@@ -39,10 +39,13 @@ def test_two_thresholds_on_the_line():
     assert sign is unchanged and len(forced) == 0 and not empty
 
 
-def _learn(W: np.ndarray, b: np.ndarray, rng: np.random.Generator, trials: int) -> NoGoods:
-    """No-goods from the LPs of random partial patterns."""
+def _learn(
+    W: np.ndarray, b: np.ndarray, rng: np.random.Generator, trials: int, ball: bool = False
+) -> NoGoods:
+    """No-goods from the LPs of random partial patterns (regions meeting the unit ball
+    when ``ball``)."""
     k = len(W)
-    lp = RegionLP(W, b)
+    lp = RegionLP(W, b, ball=ball)
     lp.nogoods = NoGoods(k)
     for _ in range(trials):
         sign = rng.choice(np.array([-1, 0, 1], dtype=np.int8), size=k, p=[0.4, 0.2, 0.4])
@@ -61,17 +64,24 @@ def _nogood_rows(store: NoGoods) -> np.ndarray:
 
 
 @SETTINGS
-@given(d=st.integers(1, 3), k=st.integers(3, 9), seed=st.integers(0, 10_000))
-def test_learned_nogoods_are_empty_and_propagation_follows_every_point(d, k, seed):
+@given(d=st.integers(1, 3), k=st.integers(3, 9), seed=st.integers(0, 10_000), ball=st.booleans())
+def test_learned_nogoods_are_empty_and_propagation_follows_every_point(d, k, seed, ball):
     """Every learned no-good is empty (its own LP finds no margin, and none of 4000
-    random points realizes it); on partial patterns read off random points, propagation
-    never reports an empty node and fixes every forced unit to the point's side."""
+    random points realizes it; on the ball: points of the ball, where certificates may
+    use the ball's cuts); on partial patterns read off those points, propagation never
+    reports an empty node and fixes every forced unit to the point's side."""
     W, b = _arrangement(d, k, seed)
+    if ball:
+        b = 0.5 * b  # hyperplanes through the ball
     rng = np.random.default_rng(seed + 1)
-    store = _learn(W, b, rng, 60)
-    X = rng.standard_normal((4000, d)) * 3.0
+    store = _learn(W, b, rng, 60, ball)
+    X = rng.standard_normal((4000, d))
+    if ball:
+        X *= (rng.random(4000) ** (1 / d) / np.linalg.norm(X, axis=1))[:, None]
+    else:
+        X *= 3.0
     S = np.where(X @ W.T + b > 0, 1, -1)
-    lp = RegionLP(W, b)
+    lp = RegionLP(W, b, ball=ball)
     for row in _nogood_rows(store):
         assert lp.margin(row).t <= INFEASIBLE_MARGIN
         on = row != 0

@@ -91,8 +91,8 @@ SDP_START = "cold"
 #: The semidefinite bound is evaluated (one d x d eigenvalue problem) every
 #: SDP_EVAL_EVERY iterations and at the last; the best evaluated dual point is kept.
 SDP_EVAL_EVERY = 8
-#: Learn no-goods from empty LPs and propagate them (R^d only: on the ball an empty LP's
-#: certificate also involves the ball's cutting planes, which a no-good cannot hold).
+#: Learn no-goods from empty LPs and propagate them (on the ball and the sphere, a
+#: certificate may use the ball's cuts: it then holds within the ball).
 LEARN = True
 #: Nodes between two calls of the search's hook (helpers' messages, node sharing).
 HOOK_EVERY = 64
@@ -289,7 +289,7 @@ class _Search:
         self.k, self.d = prob.k, prob.d
         self.M, self.W, self.b = prob.M, prob.W, prob.b
         self.norms = np.linalg.norm(prob.M, axis=1)
-        if LEARN and lp.nogoods is None and not lp.ball:
+        if LEARN and lp.nogoods is None:
             lp.nogoods = NoGoods(prob.k)
         self.nogoods = lp.nogoods if LEARN else None
         self.learned0 = 0 if self.nogoods is None else self.nogoods.learned

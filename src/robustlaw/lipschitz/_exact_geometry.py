@@ -314,10 +314,11 @@ class RegionLP:
         if status == highspy.HighsModelStatus.kOptimal:
             solution = self._h.getSolution()
             sol = np.array(solution.col_value)
-            if sol[-1] <= INFEASIBLE_MARGIN and self.nogoods is not None and not self.ball:
-                dual = np.abs(np.array(solution.row_dual)[: 2 * self.k])
-                on, off = dual[: self.k], dual[self.k :]
-                self._learn(on + off, np.where(on > 0, 1, np.where(off > 0, -1, 0)), sign)
+            if sol[-1] <= INFEASIBLE_MARGIN and self.nogoods is not None:
+                duals = np.abs(np.array(solution.row_dual))
+                on, off = duals[: self.k], duals[self.k : 2 * self.k]
+                side = np.where(on > 0, 1, np.where(off > 0, -1, 0))
+                self._learn(on + off, side, sign, duals[2 * self.k :])
             return Margin(float(sol[-1]), sol[:-1].copy())
         if status == highspy.HighsModelStatus.kInfeasible:
             return Margin(-math.inf, None)
@@ -352,27 +353,45 @@ class RegionLP:
             options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10},
         )
         if res.status == 0:
-            if res.x[-1] <= INFEASIBLE_MARGIN and self.nogoods is not None and not self.ball:
+            if res.x[-1] <= INFEASIBLE_MARGIN and self.nogoods is not None:
                 mu = np.zeros(self.k)
                 mu[idx] = np.abs(res.ineqlin.marginals[: len(idx)])
                 side = np.zeros(self.k, dtype=np.int8)
                 side[idx] = sg
-                self._learn(mu, side, sign)
+                self._learn(mu, side, sign, np.abs(res.ineqlin.marginals[len(idx) :]))
             return Margin(float(res.x[-1]), res.x[:-1].copy())
         if res.status == 2:
             return Margin(-math.inf, None)
         # the solver could not decide: keep the region (upper bound), without a witness
         return Margin(1.0, None)
 
-    def _learn(self, mu: np.ndarray, side: np.ndarray, sign: np.ndarray) -> None:
+    def _learn(self, mu: np.ndarray, side: np.ndarray, sign: np.ndarray, nu: np.ndarray) -> None:
         """Record the dual certificate of an empty region (weights mu (k,) >= 0 on rows
-        of sides ``side``) as a no-good; its sides must be those of ``sign``."""
+        of sides ``side``, nu on the ball's cuts in order) as a no-good; its sides must be
+        those of ``sign``. On the ball the certificate holds for points of the ball (the
+        cuts 1 - u . x >= 0 hold there), the only points the search counts."""
         assert self.nogoods is not None
         support = mu > 0
-        if support.any() and np.array_equal(side[support], sign[support]):
-            self.nogoods.add_certificate(
-                self.W, self.b, mu, side, self.certificate_radius, INFEASIBLE_MARGIN
-            )
+        if not support.any() or not np.array_equal(side[support], sign[support]):
+            return
+        extra_w, extra_b, extra_total, radius = None, 0.0, 0.0, self.certificate_radius
+        if self.ball:
+            if len(nu) != len(self.cuts):
+                return
+            extra_w = -(nu @ np.array(self.cuts)) if len(nu) else None
+            extra_b = extra_total = float(nu.sum())
+            radius = 1.0
+        self.nogoods.add_certificate(
+            self.W,
+            self.b,
+            mu,
+            side,
+            radius,
+            INFEASIBLE_MARGIN,
+            extra_w,
+            extra_b,
+            extra_total,
+        )
 
     # ------------------------------------------------------------------ public
 

@@ -117,6 +117,9 @@ class NoGoods:
         sign: np.ndarray,
         scale: float,
         margin: float,
+        extra_w: np.ndarray | None = None,
+        extra_b: float = 0.0,
+        extra_total: float = 0.0,
     ) -> bool:
         """Check a dual certificate and record its support as a no-good.
 
@@ -132,6 +135,11 @@ class NoGoods:
             (r is 0 up to rounding: about 1e-13 on the bench networks).
         margin : float
             The margin below which a region counts as empty.
+        extra_w, extra_b, extra_total : float
+            Rows that hold at every point of the domain, already weighted and summed:
+            sum_c nu_c (w_c . x + b_c) with sum_c w_c nu_c = ``extra_w`` (d,),
+            sum_c nu_c b_c = ``extra_b`` and sum_c nu_c = ``extra_total`` (the ball's
+            cuts 1 - u . x >= t); they join r, v and the total.
 
         Returns True when the certificate checked and was new.
         """
@@ -139,9 +147,12 @@ class NoGoods:
         if not support.any():
             return False
         m = mu[support] * sign[support]
-        total = float(mu[support].sum())
-        residual = float(np.linalg.norm(m @ W[support])) / total
-        value = float(m @ b[support]) / total
+        total = float(mu[support].sum()) + extra_total
+        r = m @ W[support]
+        if extra_w is not None:
+            r = r + extra_w
+        residual = float(np.linalg.norm(r)) / total
+        value = (float(m @ b[support]) + extra_b) / total
         if value + residual * scale > margin:
             return False
         nogood = np.zeros(self.k, dtype=np.int8)
