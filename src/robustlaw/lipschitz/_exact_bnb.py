@@ -200,7 +200,6 @@ def sdp_bound(
 def _relaxation(
     g: np.ndarray,
     Mu: np.ndarray,
-    norms_u: np.ndarray,
     Y: np.ndarray | None = None,
     u0: np.ndarray | None = None,
     target: float = -math.inf,
@@ -381,7 +380,6 @@ class _Search:
         new = _relaxation(
             g,
             self.M[free],
-            self.norms[free],
             None if rel is None else rel.Y,
             None if rel is None else rel.u,
             self.threshold(),

@@ -232,7 +232,7 @@ class RegionLP:
         self.ball = ball
         self.calls = 0
         #: store of learned no-goods (:class:`~robustlaw.lipschitz._exact_nogoods.NoGoods`):
-        #: every LP that finds a region empty on R^d records its dual certificate there
+        #: every LP that finds a region empty records its dual certificate there
         self.nogoods: NoGoods | None = None
         #: radius within which a learned certificate must hold (see NoGoods.add_certificate)
         self.certificate_radius = 1e6 * (1.0 + (float(np.max(np.abs(b))) if len(b) else 0.0))

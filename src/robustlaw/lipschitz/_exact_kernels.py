@@ -88,7 +88,6 @@ def fixed_point_ascent(
     """
     n = Mu.shape[0]
     s = (Mu @ u0) > 0
-    u = g.copy()
     for _ in range(max_iter):
         u = g.copy()
         for i in range(n):

@@ -13,8 +13,9 @@ In a node where all units of a no-good but one are fixed to its signs, the last 
 is forced to its other side without an LP (unit propagation, as in clause learning);
 a node matching a whole no-good is empty.
 
-Patterns are packed into 64-bit words so that checking a node against every no-good is
-a few vectorized bit operations.
+Patterns are packed into 64-bit words and each literal keeps the rows holding it, so
+that propagation (compiled: :func:`~robustlaw.lipschitz._exact_kernels.unit_propagation`)
+checks only the no-goods a newly fixed unit can make unit.
 """
 
 from __future__ import annotations

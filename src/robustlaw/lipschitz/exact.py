@@ -327,11 +327,9 @@ def _solve_member(
                 mem.offer_point(xg)
         info["heuristic_lower"] = mem.incumbent.value
         info["algorithm"] = "branch_and_bound"
-        # helpers split the tree under a time budget (a node budget stays in one process,
-        # so that its result does not depend on timing); the sphere's leaves need this
-        # process's tangential LPs
-        split = helpers is not None and domain != "sphere" and budget.nodes is None
-        parallel = helpers.bind(net, domain != "rd", lp_backend, tol).search if split else None
+        parallel = None
+        if helpers is not None:
+            parallel = helpers.bind(net, domain != "rd", lp_backend, tol).search
         search = branch_and_bound(
             prob,
             mem.lp,
@@ -478,6 +476,9 @@ def exact_lipschitz(
     threads = torch.get_num_threads()
     if torch.device(device).type == "cpu":
         torch.set_num_threads(1)
+    # helpers split trees under a time budget only (a node budget stays in one process,
+    # so that its result does not depend on timing); the sphere's leaves need this
+    # process's tangential LPs
     helpers = None
     if workers > 1 and applicable and domain != "sphere" and budget.nodes is None:
         helpers = Helpers(workers - 1)
