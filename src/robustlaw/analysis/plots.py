@@ -171,6 +171,31 @@ def _draw_fit(ax, fit: PowerLawFit, color: str, label: str) -> None:
         ax.fill_between(band[:, 0], band[:, 1], band[:, 2], color=color, alpha=0.2, lw=0, zorder=1)
 
 
+def _draw_floor(ax, xs: np.ndarray, floor: np.ndarray, hues: np.ndarray, shown: np.ndarray):
+    """The data floor: one median line per hue over x, with the seeds' range as a band."""
+    ok = shown & _positive_finite(floor)
+    if not ok.any():
+        return
+    frame = pd.DataFrame({"x": xs[ok], "floor": floor[ok], "hue": hues[ok]})
+    for i, (_, rows) in enumerate(frame.groupby("hue", sort=True)):
+        per_x = rows.groupby("x")["floor"].agg(["median", "min", "max"]).sort_index()
+        label = "data floor (least Lip of any exact interpolant; median, band: range)"
+        ax.plot(
+            per_x.index,
+            per_x["median"],
+            color="#009E73",
+            ls="--",
+            lw=0.9,
+            marker="." if len(per_x) == 1 else None,
+            label=label if i == 0 else None,
+            zorder=2,
+        )
+        if (per_x["max"] > per_x["min"]).any() and len(per_x) > 1:
+            ax.fill_between(
+                per_x.index, per_x["min"], per_x["max"], color="#009E73", alpha=0.12, lw=0
+            )
+
+
 def _fit_label(fit: PowerLawFit, quantity: str) -> str:
     name = QUANTITY_STYLE.get(quantity, {}).get("label", quantity)
     low, high = fit.slope_ci
@@ -195,8 +220,9 @@ def plot_lipschitz_scaling(
 
     Each cell (one configuration and seed; see ``smoothest_fits``) is a vertical bar from its
     lower bound (value at a witness) to its certified upper bound, with a black dot at the
-    exact value when proven, and a green tick at the data floor (``lip_floor``, when
-    recorded: no exact interpolant of that cell's data is smoother). Cells outside the fit
+    exact value when proven, and the data floor (``lip_floor``, when recorded: no exact
+    interpolant of that cell's data is smoother) as a green dashed line through its median
+    over seeds at each x, with the seeds' range as a band. Cells outside the fit
     range (``in_range`` false) are drawn faded. ``fits`` are drawn as lines with their
     pointwise confidence bands; ``references`` as grey lines (the law's scaling).
 
@@ -283,20 +309,7 @@ def plot_lipschitz_scaling(
                         ls="none",
                         zorder=3,
                     )
-        floor = _numeric(cells, "lip_floor") if "lip_floor" in cells.columns else None
-        if floor is not None and (shown & _positive_finite(floor)).any():
-            sel = shown & _positive_finite(floor)
-            ax.plot(
-                xs[sel],
-                floor[sel],
-                "_",
-                ms=7,
-                mew=1.0,
-                color="#009E73",
-                ls="none",
-                zorder=2,
-                label="data floor (least Lip of any exact interpolant)",
-            )
+        _draw_floor(ax, xs, _numeric(cells, "lip_floor"), hues, shown)
         if infinite.any():
             ax.plot([], [], " ", label=f"Lip = ∞ in {int(infinite.sum())} cells (not drawn)")
         if (np.isfinite(exact) & (exact > 0) & shown).any():
