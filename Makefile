@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 WHEELS := $(wildcard /opt/wheels)
 PIP    := $(BIN)/python -m pip install --quiet --constraint constraints.txt $(if $(WHEELS),--find-links $(WHEELS))
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ system-deps:
 		echo "installing chromium (Debian package) for the report's browser test"; \
 		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 
+# The documentation site's tools (pyproject's "docs" extra); the build reads the sources
+# statically and runs offline.
+$(VENV)/.installed-docs: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) -e ".[docs]"
+	@touch $@
+
 demo: $(VENV)/.installed-demo
 	$(BIN)/robustlaw demo
 
@@ -45,5 +51,9 @@ lint: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
+# The site in site/, warnings as errors.
+docs: $(VENV)/.installed-docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis site

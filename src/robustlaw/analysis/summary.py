@@ -145,7 +145,7 @@ def summarize(verdicts: Sequence[Verdict]) -> str:
     counts = {k: sum(v.verdict == k for v in verdicts) for k in (CONSISTENT, INCONSISTENT)}
     short = sum(v.verdict == INSUFFICIENT for v in verdicts)
     sentences = [
-        f"{len(verdicts)} slopes were fitted: {counts[CONSISTENT]} consistent with the law, "
+        f"{len(verdicts)} slopes were tested: {counts[CONSISTENT]} consistent with the law, "
         f"{counts[INCONSISTENT]} inconsistent"
         + (f", {short} with too little data for a verdict" if short else "")
         + "."

@@ -1,0 +1,116 @@
+"""The README's findings table, regenerated from `robustlaw reproduce NAME --json`.
+
+For each packaged experiment (and the demo) this reads ``OUT/NAME.json``, the output of
+``robustlaw reproduce NAME --scale SCALE --out OUT --json`` (``robustlaw demo`` for the
+demo), and prints one markdown row per headline relation and configuration: the certified
+upper bound's slope with its interval (and the exact values' where they were fitted), the
+data floor's own slope over the same cells and the median upper / floor, the law's slope,
+the verdict and the regime. With ``--run`` it first runs (or resumes: finished trials are
+read from the store) every experiment into OUT, one at a time.
+
+    python bench/findings.py --out ~/robustlaw-small --run     # minutes to an hour
+    python bench/findings.py --out ~/robustlaw-small           # the table from the JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+EXPERIMENTS = ("demo", "two-layer-law", "universal-law", "rf-ntk", "real-data")
+_SHOWN = ("distribution", "dataset", "n", "d", "width", "p", "activation", "family", "depth")
+
+
+def _number(value: float | None, digits: int = 2) -> str:
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value:.{digits}f}".replace("-", "−")
+
+
+def _slope(verdict: dict) -> str:
+    if verdict.get("slope") is None:
+        return "—"
+    low, high = verdict["slope_ci"]
+    return f"{_number(verdict['slope'])} [{_number(low)}, {_number(high)}]"
+
+
+def _where(group: dict) -> str:
+    parts = [f"{k}={group[k]}" for k in _SHOWN if group.get(k) not in (None, "")]
+    return ", ".join(parts)
+
+
+def rows(name: str, payload: dict) -> list[str]:
+    """Markdown rows of one experiment's headline verdicts."""
+    groups: dict[tuple, dict[str, dict]] = {}
+    for v in payload["headline"]:
+        key = (v["relation"], json.dumps(v["group"], sort_keys=True))
+        groups.setdefault(key, {})[v["quantity"]] = v
+    out = []
+    for (relation, _), by_quantity in groups.items():
+        main = by_quantity.get("lip_upper") or by_quantity.get("sensitivity")
+        if main is None or main["verdict"] == "insufficient data":
+            continue
+        measured = _slope(main)
+        if main["quantity"] == "sensitivity":
+            measured += " (estimate)"
+        exact = by_quantity.get("lip_exact")
+        if exact is not None and exact["verdict"] != "insufficient data":
+            measured += f"; exact {_slope(exact)} ({exact['verdict']})"
+        ratio = main.get("upper_over_floor")
+        out.append(
+            "| "
+            + " | ".join(
+                [
+                    name,
+                    _where(main["group"]),
+                    relation,
+                    measured,
+                    _number(main.get("floor_slope")),
+                    "—" if ratio is None else f"{ratio:.2f}×",
+                    _number(main["predicted_slope"]),
+                    main["verdict"],
+                    main["regime"],
+                ]
+            )
+            + " |"
+        )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="results directory")
+    parser.add_argument("--scale", default="small", help="experiment scale (small)")
+    parser.add_argument("--run", action="store_true", help="run or resume each experiment")
+    args = parser.parse_args()
+    robustlaw = Path(sys.executable).with_name("robustlaw")
+    lines = [
+        "| experiment | configuration | relation | measured slope [95% CI] | floor slope "
+        "| upper/floor | law | verdict | regime |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in EXPERIMENTS:
+        path = args.out / f"{name}.json"
+        if args.run:
+            if name == "demo":
+                command = [str(robustlaw), "demo", "--out", str(args.out / "demo"), "--json"]
+            else:
+                command = [str(robustlaw), "reproduce", name, "--scale", args.scale]
+                command += ["--out", str(args.out), "--json"]
+            print(f"running {' '.join(command)}", file=sys.stderr)
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
+            if result.returncode != 0:
+                sys.exit(f"{name} failed ({result.returncode}): {result.stderr[-2000:]}")
+            path.write_text(result.stdout, encoding="utf-8")
+        if not path.is_file():
+            sys.exit(f"no {path}: run with --run, or save `robustlaw reproduce {name} --json`")
+        lines.extend(rows(name, json.loads(path.read_text(encoding="utf-8"))))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
