@@ -28,7 +28,13 @@ _SHOWN = ("distribution", "dataset", "n", "d", "width", "p", "activation", "fami
 def _number(value: float | None, digits: int = 2) -> str:
     if value is None or not math.isfinite(value):
         return "—"
+    if abs(value) < 0.5 * 10**-digits:
+        value = 0.0
     return f"{value:.{digits}f}".replace("-", "−")
+
+
+def _plain(value: object) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def _slope(verdict: dict) -> str:
@@ -38,9 +44,38 @@ def _slope(verdict: dict) -> str:
     return f"{_number(verdict['slope'])} [{_number(low)}, {_number(high)}]"
 
 
-def _where(group: dict) -> str:
-    parts = [f"{k}={group[k]}" for k in _SHOWN if group.get(k) not in (None, "")]
-    return ", ".join(parts)
+def _where(group: dict, leave_out: tuple[str, ...] = ()) -> str:
+    shown = [k for k in _SHOWN if k not in leave_out and group.get(k) not in (None, "")]
+    if group.get("family") != "mlp":
+        shown = [k for k in shown if k != "depth"]
+    return ", ".join(f"{k}={_plain(group[k])}" for k in shown)
+
+
+def _sensitivity_rows(name: str, verdicts: list[dict]) -> list[str]:
+    """Sensitivity slopes collapsed to one row per family: their range and verdict counts."""
+    out = []
+    for family in sorted({v["group"].get("family") for v in verdicts}):
+        mine = [v for v in verdicts if v["group"].get("family") == family]
+        slopes = sorted(v["slope"] for v in mine)
+        laws = sorted({_number(v["predicted_slope"]) for v in mine})
+        consistent = sum(v["verdict"] == "consistent" for v in mine)
+        regimes = ", ".join(sorted({v["regime"] for v in mine}))
+        where = _where(mine[0]["group"], ("n", "activation"))
+        ns = sorted({_plain(v["group"].get("n")) for v in mine}, key=float)
+        acts = sorted({str(v["group"].get("activation")) for v in mine})
+        cells = [
+            name,
+            f"{where}, n ∈ {{{', '.join(ns)}}}, {', '.join(acts)}",
+            "sensitivity vs p",
+            f"{_number(slopes[0])} to {_number(slopes[-1])} over {len(mine)} curves (estimate)",
+            "— (no floor for an estimate)",
+            "—",
+            " / ".join(laws),
+            f"{consistent} of {len(mine)} consistent",
+            regimes,
+        ]
+        out.append("| " + " | ".join(cells) + " |")
+    return out
 
 
 def rows(name: str, payload: dict) -> list[str]:
@@ -50,13 +85,16 @@ def rows(name: str, payload: dict) -> list[str]:
         key = (v["relation"], json.dumps(v["group"], sort_keys=True))
         groups.setdefault(key, {})[v["quantity"]] = v
     out = []
+    sensitivities = []
     for (relation, _), by_quantity in groups.items():
-        main = by_quantity.get("lip_upper") or by_quantity.get("sensitivity")
+        if "sensitivity" in by_quantity:
+            if by_quantity["sensitivity"]["verdict"] != "insufficient data":
+                sensitivities.append(by_quantity["sensitivity"])
+            continue
+        main = by_quantity.get("lip_upper")
         if main is None or main["verdict"] == "insufficient data":
             continue
         measured = _slope(main)
-        if main["quantity"] == "sensitivity":
-            measured += " (estimate)"
         exact = by_quantity.get("lip_exact")
         if exact is not None and exact["verdict"] != "insufficient data":
             measured += f"; exact {_slope(exact)} ({exact['verdict']})"
@@ -78,7 +116,7 @@ def rows(name: str, payload: dict) -> list[str]:
             )
             + " |"
         )
-    return out
+    return out + (_sensitivity_rows(name, sensitivities) if sensitivities else [])
 
 
 def main() -> None:

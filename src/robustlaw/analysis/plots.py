@@ -171,29 +171,40 @@ def _draw_fit(ax, fit: PowerLawFit, color: str, label: str) -> None:
         ax.fill_between(band[:, 0], band[:, 1], band[:, 2], color=color, alpha=0.2, lw=0, zorder=1)
 
 
-def _draw_floor(ax, xs: np.ndarray, floor: np.ndarray, hues: np.ndarray, shown: np.ndarray):
-    """The data floor: one median line per hue over x, with the seeds' range as a band."""
+def _draw_floor(
+    ax,
+    xs: np.ndarray,
+    floor: np.ndarray,
+    hues: np.ndarray,
+    shown: np.ndarray,
+    colors: dict[str, str] | None,
+):
+    """The data floor: one dashed median line per hue over x, the seeds' range as a band.
+
+    Green without a hue; with one, each line takes its group's colour.
+    """
     ok = shown & _positive_finite(floor)
     if not ok.any():
         return
     frame = pd.DataFrame({"x": xs[ok], "floor": floor[ok], "hue": hues[ok]})
-    for i, (_, rows) in enumerate(frame.groupby("hue", sort=True)):
+    for i, (name, rows) in enumerate(frame.groupby("hue", sort=True)):
         per_x = rows.groupby("x")["floor"].agg(["median", "min", "max"]).sort_index()
-        label = "data floor (least Lip of any exact interpolant; median, band: range)"
+        label = "data floor (least Lip of any exact interpolant;\nmedian over seeds, band: range)"
+        color = colors[name] if colors else "#009E73"
         ax.plot(
             per_x.index,
             per_x["median"],
-            color="#009E73",
+            color=color,
             ls="--",
             lw=0.9,
             marker="." if len(per_x) == 1 else None,
-            label=label if i == 0 else None,
+            label=label if i == 0 and not colors else None,
             zorder=2,
         )
+        if i == 0 and colors:  # one neutral legend entry for the groups' floors
+            ax.plot([], [], color="#555555", ls="--", lw=0.9, label=label)
         if (per_x["max"] > per_x["min"]).any() and len(per_x) > 1:
-            ax.fill_between(
-                per_x.index, per_x["min"], per_x["max"], color="#009E73", alpha=0.12, lw=0
-            )
+            ax.fill_between(per_x.index, per_x["min"], per_x["max"], color=color, alpha=0.12, lw=0)
 
 
 def _fit_label(fit: PowerLawFit, quantity: str) -> str:
@@ -221,10 +232,10 @@ def plot_lipschitz_scaling(
     Each cell (one configuration and seed; see ``smoothest_fits``) is a vertical bar from its
     lower bound (value at a witness) to its certified upper bound, with a black dot at the
     exact value when proven, and the data floor (``lip_floor``, when recorded: no exact
-    interpolant of that cell's data is smoother) as a green dashed line through its median
-    over seeds at each x, with the seeds' range as a band. Cells outside the fit
-    range (``in_range`` false) are drawn faded. ``fits`` are drawn as lines with their
-    pointwise confidence bands; ``references`` as grey lines (the law's scaling).
+    interpolant of that cell's data is smoother) as a dashed line through its median over
+    seeds at each x (green, or the group's colour with ``hue``), the seeds' range as a band.
+    Cells outside the fit range (``in_range`` false) are drawn faded. ``fits`` are drawn as
+    lines with their pointwise confidence bands; ``references`` as grey lines (the law's scaling).
 
     Parameters
     ----------
@@ -281,7 +292,8 @@ def plot_lipschitz_scaling(
                 hi_plot = np.where(np.isnan(hi), lo, hi)
                 label = None
                 if inside and hue:
-                    label = f"{text_safe(hue)}={text_safe(h)}"
+                    # values that already read "name=value" stand as they are
+                    label = text_safe(h) if "=" in h else f"{text_safe(hue)}={text_safe(h)}"
                 elif inside:
                     label = "lower bound – certified upper"
                 elif not outside_labelled:
@@ -309,7 +321,7 @@ def plot_lipschitz_scaling(
                         ls="none",
                         zorder=3,
                     )
-        _draw_floor(ax, xs, _numeric(cells, "lip_floor"), hues, shown)
+        _draw_floor(ax, xs, _numeric(cells, "lip_floor"), hues, shown, colors if hue else None)
         if infinite.any():
             ax.plot([], [], " ", label=f"Lip = ∞ in {int(infinite.sum())} cells (not drawn)")
         if (np.isfinite(exact) & (exact > 0) & shown).any():
@@ -624,7 +636,8 @@ def save_figure(
     metadata = {"png": {"Software": "robustlaw"}, "pdf": {"Creator": "robustlaw"}}
     with _paper_style():
         for fmt, path in paths.items():
-            kwargs: dict[str, Any] = {"format": fmt}
+            # a tight bounding box: no label, tick or outside legend is ever cut off
+            kwargs: dict[str, Any] = {"format": fmt, "bbox_inches": "tight", "pad_inches": 0.03}
             if fmt == "png":
                 kwargs["dpi"] = PNG_DPI
             if fmt in metadata:

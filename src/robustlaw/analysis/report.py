@@ -235,8 +235,11 @@ def _relation_figure(
     subset = cells.loc[mask].copy()
     hue = None
     if varying:
-        subset["group"] = subset[varying].astype(str).agg(", ".join, axis=1)
-        hue = "group" if len(varying) > 1 else varying[0]
+        subset["group"] = [
+            ", ".join(f"{name}={_fmt(row[name])}" for name in varying)
+            for _, row in subset[varying].iterrows()
+        ]
+        hue = "group"
     fits = []
     if len(groups) == 1:
         fits = [(v.quantity, v.fit) for v in tested if v.fit is not None and v.fit.has_interval]
@@ -384,17 +387,36 @@ def _slope_cell(verdict: Verdict) -> str:
     return "—" if fit is None else slope_text(fit.slope, *fit.slope_ci)
 
 
+def _integral(value: Any) -> Any:
+    """Whole floats as ints (n=1408, not 1.41e+03)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _shared_group(verdicts: Sequence[Verdict]) -> list[tuple[str, Any]]:
+    """The fixed (column, value) pairs every verdict shares (stated once above the table)."""
+    if not verdicts:
+        return []
+    first = [(k, v) for k, v in verdicts[0].group if not pd.isna(v)]
+    return [(k, v) for k, v in first if all((k, v) in tuple(w.group) for w in verdicts[1:])]
+
+
 def _verdict_rows(verdicts: Sequence[Verdict]) -> str:
     """The compact table: one row per fitted slope, with the floor and the regime."""
+    shared = _shared_group(verdicts)
     rows = []
     for v in verdicts:
         css = _VERDICT_CSS.get(v.verdict, "insufficient")
         floor = v.floor
         floor_slope = floor.slope if floor is not None else math.nan
+        fixed = ", ".join(
+            f"{k}={_fmt(value)}"
+            for k, value in v.group
+            if (k, value) not in shared and not pd.isna(value)
+        )
         rows.append(
             [
                 v.relation,
-                v.group_text,
+                fixed or "—",
                 v.quantity_label,
                 _slope_cell(v),
                 slope_text(v.predicted_slope),
@@ -410,7 +432,7 @@ def _verdict_rows(verdicts: Sequence[Verdict]) -> str:
         )
     headers = [
         "relation",
-        "fixed",
+        "fixed (besides the line above)",
         "quantity",
         "slope [95% CI]",
         "law",
@@ -420,7 +442,9 @@ def _verdict_rows(verdicts: Sequence[Verdict]) -> str:
         "verdict",
         "regime",
     ]
-    return _table(headers, rows, numeric={3, 4, 5, 6, 7})
+    common = ", ".join(f"{k}={_fmt(_integral(value))}" for k, value in shared)
+    lead = f"<p class='note'>Every row: {_e(common)}.</p>" if common else ""
+    return lead + _table(headers, rows, numeric={3, 4, 5, 6, 7})
 
 
 def _verdict_details(verdicts: Sequence[Verdict]) -> str:

@@ -60,6 +60,8 @@ def interval_decimals(low: float, high: float, *, most: int = 4) -> int:
 
 
 def _number(value: float, decimals: int) -> str:
+    if abs(value) < 0.5 * 10**-decimals:
+        value = 0.0  # no "−0.00"
     text = f"{value:.{decimals}f}"
     return text.replace("-", "−") if value < 0 else text
 
@@ -150,6 +152,7 @@ def summarize(verdicts: Sequence[Verdict]) -> str:
         + (f", {short} with too little data for a verdict" if short else "")
         + "."
     ]
+    explained: set[str] = set()
     relations: dict[str, dict[tuple, list[Verdict]]] = {}
     for v in verdicts:
         relations.setdefault(v.relation, {}).setdefault(v.group, []).append(v)
@@ -171,11 +174,12 @@ def summarize(verdicts: Sequence[Verdict]) -> str:
         regimes = [s.regime_label for s in speakers]
         labels = [r for r in (*REGIME_ORDER, NOT_ASSESSED) if r in regimes]
         regime_text = "; ".join(
-            f"{label}: {REGIME_MEANING[label]}"
-            if len(labels) == 1
-            else f"{regimes.count(label)} {label}"
-            for label in labels
+            f"{regimes.count(label)} {label}" if len(labels) > 1 else label for label in labels
         )
+        new = [label for label in labels if label not in explained]
+        if new:  # what a label means, the first time it appears
+            regime_text += " (" + "; ".join(f"{x}: {REGIME_MEANING[x]}" for x in new) + ")"
+            explained.update(new)
         text = (
             f"{relation} ({' / '.join(kinds)}): slope {measured}{where} against the law's "
             f"{law}, {' / '.join(outcome)} — {regime_text}"
