@@ -31,10 +31,15 @@ system-deps:
 		echo "installing chromium (Debian package) for the report's browser test"; \
 		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 
-# The documentation site's tools (pyproject's "docs" extra); the build reads the sources
-# statically and runs offline.
-$(VENV)/.installed-docs: pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP) -e ".[docs]"
+# The documentation site's tools: pyproject's "docs" extra alone (mkdocstrings reads the
+# sources statically, so the site needs neither the package nor torch); the build is offline.
+DOCS_EXTRA := import sys, subprocess; \
+	from importlib import import_module as m; \
+	toml = m("tomllib" if sys.version_info >= (3, 11) else "tomli"); \
+	extra = toml.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["docs"]; \
+	subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", *extra])
+$(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
+	$(BIN)/python -c '$(DOCS_EXTRA)'
 	@touch $@
 
 demo: $(VENV)/.installed-demo
