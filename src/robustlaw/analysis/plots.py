@@ -14,6 +14,7 @@ certified, exact values are proven, sensitivities are estimates.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -147,10 +148,28 @@ def _tidy_log_axis(axis) -> None:
         axis.set_minor_formatter(ticker.NullFormatter())
 
 
+#: Characters per legend line: a 7 pt label this long fits the column width.
+LEGEND_WRAP = 52
+#: Figure height added per legend line beyond the first few, inches (keeps the axes tall
+#: enough for the axis labels when the legend below grows).
+LEGEND_LINE_HEIGHT = 0.125
+
+
 def _legend_below(fig: Figure, ax, ncols: int = 1) -> None:
+    """The legend under the axes, labels wrapped to the column, the figure grown to hold it.
+
+    Constrained layout keeps the legend and every label inside the figure; the figure keeps
+    its width (a paper column) and grows in height with the legend's lines.
+    """
     handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=ncols)
+    if not handles:
+        return
+    width = LEGEND_WRAP if ncols == 1 else LEGEND_WRAP // ncols
+    labels = [textwrap.fill(label, width) for label in labels]
+    lines = sum(label.count("\n") + 1 for label in labels) / ncols
+    extra = max(0.0, lines - 4) * LEGEND_LINE_HEIGHT
+    fig.set_figheight(fig.get_figheight() + extra)
+    fig.legend(handles, labels, loc="outside lower center", ncols=ncols)
 
 
 def _positive_finite(values: np.ndarray) -> np.ndarray:
@@ -189,7 +208,7 @@ def _draw_floor(
     frame = pd.DataFrame({"x": xs[ok], "floor": floor[ok], "hue": hues[ok]})
     for i, (name, rows) in enumerate(frame.groupby("hue", sort=True)):
         per_x = rows.groupby("x")["floor"].agg(["median", "min", "max"]).sort_index()
-        label = "data floor (least Lip of any exact interpolant;\nmedian over seeds, band: range)"
+        label = "data floor (least Lip of any exact interpolant; median over seeds, band: range)"
         color = colors[name] if colors else "#009E73"
         ax.plot(
             per_x.index,
@@ -354,7 +373,7 @@ def plot_lipschitz_scaling(
         _tidy_log_axis(ax.xaxis)
         _tidy_log_axis(ax.yaxis)
         ax.set_xlabel(x_label)
-        ax.set_ylabel("Lipschitz constant\n(lower bound – certified upper)")
+        ax.set_ylabel("Lipschitz constant\n(lower – certified upper)")
         if title:
             ax.set_title(text_safe(title))
         _legend_below(fig, ax)
@@ -636,8 +655,7 @@ def save_figure(
     metadata = {"png": {"Software": "robustlaw"}, "pdf": {"Creator": "robustlaw"}}
     with _paper_style():
         for fmt, path in paths.items():
-            # a tight bounding box: no label, tick or outside legend is ever cut off
-            kwargs: dict[str, Any] = {"format": fmt, "bbox_inches": "tight", "pad_inches": 0.03}
+            kwargs: dict[str, Any] = {"format": fmt}
             if fmt == "png":
                 kwargs["dpi"] = PNG_DPI
             if fmt in metadata:
