@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,12 @@ from robustlaw.analysis.regimes import (
     log_slope,
     theorem3_eps,
 )
-from robustlaw.analysis.summary import interval_decimals, slope_text, summarize
+from robustlaw.analysis.summary import (
+    REGIME_MEANING,
+    interval_decimals,
+    slope_text,
+    summarize,
+)
 
 N_RESAMPLES = 999
 
@@ -213,3 +219,13 @@ def test_summary_names_each_relation_and_its_regime():
         assert relation in text
     assert CERTIFICATE_LIMITED in text
     assert summarize([]) == "No slope is tested for this experiment."
+
+
+def test_summary_counts_mixed_outcomes_and_explains_a_regime_once():
+    verdicts = assess(two_layer_records(), n_resamples=N_RESAMPLES)
+    text = summarize(verdicts)
+    assert " / consistent" not in text and "consistent / " not in text
+    for label in REGIME_MEANING:
+        assert text.count(REGIME_MEANING[label]) <= 1
+        assert f"{label} ({label}:" not in text
+    assert re.search(r"slope (\S+) to \1 ", text) is None  # a range never reads "a to a"

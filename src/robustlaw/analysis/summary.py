@@ -128,9 +128,29 @@ def _range_text(values: Sequence[float]) -> str:
     values = sorted(v for v in values if math.isfinite(v))
     if not values:
         return "—"
-    if len(values) == 1 or values[-1] - values[0] < 0.005:
-        return slope_text(values[0])
-    return f"{slope_text(values[0])} to {slope_text(values[-1])}"
+    low, high = slope_text(values[0]), slope_text(values[-1])
+    return low if low == high else f"{low} to {high}"
+
+
+def _outcome_text(speakers: Sequence[Verdict]) -> str:
+    """The shared outcome, else the count of each (e.g. ``1 consistent, 2 inconsistent``)."""
+    outcomes = [s.verdict for s in speakers]
+    kinds = sorted(set(outcomes))
+    if len(kinds) == 1:
+        return kinds[0]
+    return ", ".join(f"{outcomes.count(k)} {k}" for k in kinds)
+
+
+def _regime_text(labels: Sequence[str], counts: Sequence[str], explained: set[str]) -> str:
+    """The regimes of a relation's fits, each explained the first time the paragraph names it."""
+    parts = []
+    for label in labels:
+        text = f"{counts.count(label)} {label}" if len(labels) > 1 else label
+        if label not in explained:
+            text += f" ({REGIME_MEANING[label]})"
+            explained.add(label)
+        parts.append(text)
+    return "; ".join(parts)
 
 
 def summarize(verdicts: Sequence[Verdict]) -> str:
@@ -170,19 +190,11 @@ def summarize(verdicts: Sequence[Verdict]) -> str:
         else:
             measured = _range_text(slopes)
         law = _range_text([s.predicted_slope for s in speakers])
-        outcome = sorted({s.verdict for s in speakers})
         regimes = [s.regime_label for s in speakers]
         labels = [r for r in (*REGIME_ORDER, NOT_ASSESSED) if r in regimes]
-        regime_text = "; ".join(
-            f"{regimes.count(label)} {label}" if len(labels) > 1 else label for label in labels
-        )
-        new = [label for label in labels if label not in explained]
-        if new:  # what a label means, the first time it appears
-            regime_text += " (" + "; ".join(f"{x}: {REGIME_MEANING[x]}" for x in new) + ")"
-            explained.update(new)
         text = (
             f"{relation} ({' / '.join(kinds)}): slope {measured}{where} against the law's "
-            f"{law}, {' / '.join(outcome)} — {regime_text}"
+            f"{law}, {_outcome_text(speakers)} — {_regime_text(labels, regimes, explained)}"
         )
         floors = [s.floor for s in speakers if s.floor is not None]
         ratios = [f.upper_ratio for f in floors if math.isfinite(f.upper_ratio)]
