@@ -361,3 +361,22 @@ def test_dry_run_measures_a_few_trials_then_uses_stored_timings(tmp_path):
     # seed 1 has seed 0's widths: the cost of the stored trials
     assert row["cpu_seconds"] == pytest.approx(stored["seconds"].sum(), rel=1e-9)
     assert len(load(store)) == 3  # still only what the run stored
+
+
+def test_reproduce_and_demo_dry_runs_size_without_writing(tmp_path):
+    from robustlaw.experiments import experiment_spec
+
+    runner = CliRunner()
+    for args, name in (
+        (["reproduce", "rf-ntk", "--scale", "tiny"], "rf-ntk"),
+        (["demo", "--scale", "tiny"], "demo"),
+    ):
+        result = runner.invoke(app, [*args, "--out", str(tmp_path), "--dry-run", "--json"])
+        assert result.exit_code == 0, result.output
+        (row,) = json.loads(result.stdout)
+        trials = expand(experiment_spec(name, "tiny"))
+        assert row["trials"] == row["pending"] == len(trials) and row["cpu_seconds"] > 0
+        assert "trials run now" in row["basis"]
+        assert not (tmp_path / "results.db").exists()
+    result = runner.invoke(app, ["demo", "--scale", "tiny", "--out", str(tmp_path), "--dry-run"])
+    assert result.exit_code == 0 and "CPU-hours" in result.output

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,9 @@ TIMING_FIELDS = frozenset(
 )
 
 
+_POSITION = re.compile(r"\[\d+\]")
+
+
 @dataclass(frozen=True)
 class FieldDifference:
     """Where two runs disagree on one field.
@@ -31,7 +35,8 @@ class FieldDifference:
     Attributes
     ----------
     field : str
-        A column, or ``column:key.path`` inside a JSON blob (list positions as ``[]``).
+        A column, or ``column:key.path`` inside a JSON blob (list positions as ``[]``,
+        ``[]#len`` for a list's length).
     rows : int
         Trials whose value differs.
     max_relative : float
@@ -111,10 +116,11 @@ def differences(a: Any, b: Any) -> list[FieldDifference]:
                 p, q = ours.get(field), theirs.get(field)
                 if _same(p, q):
                     continue
-                differing.add(field)
+                name = _POSITION.sub("[]", field)
+                differing.add(name)
                 rel = _relative(p, q)
-                old = worst.get(field, math.nan)
-                worst[field] = rel if math.isnan(old) else max(old, rel)
+                old = worst.get(name, math.nan)
+                worst[name] = rel if math.isnan(old) else max(old, rel)
         for field in differing:
             rows[field] = rows.get(field, 0) + 1
     return [FieldDifference(f, rows[f], worst.get(f, math.nan)) for f in sorted(rows)]
