@@ -62,10 +62,12 @@ def worker_main(conn: Connection, threads: int) -> None:
     unpickled here (a runner defined in a script's ``__main__``) comes back as
     ``(task, error text)``. Ctrl-C is left to the driver (it stops the workers); SIGTERM
     exits through the interpreter's clean-up, so this worker's own helper processes stop.
-    Told to stop (``None``) or orphaned, the worker exits at once.
+    Whatever a solver prints here goes to stderr. Told to stop (``None``) or orphaned, the
+    worker exits at once.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    os.dup2(2, 1)  # the driver's stdout carries only what its command prints
     for variable in _THREAD_VARIABLES:
         os.environ[variable] = str(threads)
     import torch
