@@ -106,18 +106,24 @@ def print_sizes(sizes: list[Any], as_json: bool) -> None:
         return
     from rich.table import Table
 
-    table = Table(title="plan (nothing run; CPU time and wall time are estimates)")
-    for column in ("spec", "trials", "finished", "pending", "batches", "largest batch"):
-        table.add_column(column, justify="left" if column == "spec" else "right")
-    table.add_column("CPU-hours", justify="right")
-    table.add_column("wall time", justify="right")
-    table.add_column("estimated from", overflow="fold")
+    table = Table(title="plan (nothing run; CPU-hours and wall time are estimates)")
+    for column in ("spec", "trials", "pending", "batches", "CPU-hours", "wall time"):
+        table.add_column(
+            column, justify="left" if column == "spec" else "right", min_width=len(column)
+        )
     for s in sizes:
         table.add_row(
             s.spec_name,
-            *(str(v) for v in (s.trials, s.finished, s.pending, s.batches, s.largest_batch)),
+            str(s.trials),
+            f"{s.pending} ({s.finished} done)" if s.finished else str(s.pending),
+            str(s.batches),
             f"{s.cpu_hours:.3g}",
-            f"{_duration(s.wall_seconds)} on {s.workers} worker{'s' if s.workers > 1 else ''}",
-            s.basis,
+            f"{_duration(s.wall_seconds)}, {s.workers} worker{'s' if s.workers > 1 else ''}",
         )
     console.print(table)
+    for s in sizes:
+        console.print(
+            f"[dim]{s.spec_name}: estimated from {s.basis}; largest batch "
+            f"{s.largest_batch} networks[/]",
+            highlight=False,
+        )

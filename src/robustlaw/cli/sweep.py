@@ -53,7 +53,9 @@ def run(
         int | None, typer.Option(help="Object store of a local Ray, in MB.")
     ] = None,
     workers: Workers = None,
-    threads: Annotated[int | None, typer.Option(help="Torch threads per local process.")] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="Torch threads per local process (default 1).")
+    ] = None,
     device: Annotated[str | None, typer.Option(help="Torch device (default: the spec's).")] = None,
     max_members: Annotated[int | None, typer.Option(help="Split larger batches.")] = None,
     dry_run: DryRun = False,

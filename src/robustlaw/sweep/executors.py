@@ -2,7 +2,8 @@
 
 - ``local`` (default): worker processes on this machine, one per available core, torch at
   one thread each (:mod:`robustlaw.sweep.workers`); with ``workers=1``, in the driver's
-  process, one batch after another, torch using every core.
+  process, one batch after another (torch at one thread too, so that both store the same
+  numbers).
 - ``ray``: each batch is one Ray task on a local Ray (started on demand) or on a cluster
   (``address``); workers pin torch to their CPU share; a task whose worker dies is retried
   ``max_retries`` times, then its trials are recorded as failed with the error.
@@ -162,8 +163,9 @@ class LocalExecutor(Executor):
         process when the batches are estimated below :data:`SPAWN_WORTH_SECONDS` in all
         (starting a worker takes seconds).
     threads : int, optional
-        Torch threads per process (default: 1 in each worker; every available core in the
-        driver's process).
+        Torch threads per process (default 1: the networks are small, a second thread in one
+        process mostly waits, and one thread everywhere gives the same numbers in the
+        driver's process as in the workers).
 
     With several workers the batches are handed out longest first (by
     :func:`robustlaw.sweep.sizing.batch_cost`) to whichever worker is idle; a worker that
@@ -187,7 +189,7 @@ class LocalExecutor(Executor):
                 stacklevel=2,
             )
             self.workers = 1
-        self.threads = threads
+        self.threads = threads or 1
         self.used = 1
         self._running = 0
         self._pool: WorkerPool | None = None
@@ -211,7 +213,7 @@ class LocalExecutor(Executor):
         if count <= 1:
             yield from self._run_here(batches, runners=runners, device=device, on_start=on_start)
             return
-        self._pool = WorkerPool(count, self.threads or 1, device, runners, on_start)
+        self._pool = WorkerPool(count, self.threads, device, runners, on_start)
         try:
             for batch, records in self._pool.run(by_cost(batches)):
                 yield BatchResult(batch, records)
@@ -235,9 +237,7 @@ class LocalExecutor(Executor):
                 self._running = len(batch)
                 if on_start is not None:
                     on_start(batch)
-                records = run_batch(
-                    batch, device=device, threads=self.threads or available_cores(), runners=runners
-                )
+                records = run_batch(batch, device=device, threads=self.threads, runners=runners)
                 self._running = 0
                 yield BatchResult(batch, records)
         finally:
