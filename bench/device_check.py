@@ -109,7 +109,8 @@ def demo_rows(scale: str, devices: list[str], workers: int | str, where: Path) -
             )
         )
     if len(frames) < 2:
-        rows.append(Row(f"demo {scale}: cuda vs cpu", "cuda", "skipped", "no CUDA device"))
+        for check in ("sweep", "cuda vs cpu"):
+            rows.append(Row(f"demo {scale}: {check}", "cuda", "skipped", "no CUDA device"))
         return rows
     cpu, gpu = frames["cpu"], frames[devices[1]]
     same_fit = int((cpu["fit_reached"] == gpu["fit_reached"]).sum())
