@@ -155,6 +155,10 @@ def by_cost(batches: Sequence[Batch]) -> list[Batch]:
 class LocalExecutor(Executor):
     """Batches on this machine: ``workers`` spawned processes, or in-process for one.
 
+    With several workers the batches are handed out longest first (by
+    :func:`robustlaw.sweep.sizing.batch_cost`) to whichever worker is idle; a worker that
+    dies is replaced and its batch run once more (then recorded as failed).
+
     Parameters
     ----------
     workers : int or "auto"
@@ -167,9 +171,6 @@ class LocalExecutor(Executor):
         process mostly waits, and one thread everywhere gives the same numbers in the
         driver's process as in the workers).
 
-    With several workers the batches are handed out longest first (by
-    :func:`robustlaw.sweep.sizing.batch_cost`) to whichever worker is idle; a worker that
-    dies is replaced and its batch run once more (then recorded as failed).
     """
 
     name = "local"
