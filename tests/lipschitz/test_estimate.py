@@ -8,12 +8,12 @@ import math
 import numpy as np
 import pytest
 import torch
-from _lipschitz_brute import brute_force_rd, random_family
 from torch import nn
 
 import robustlaw.lipschitz as L
 from robustlaw.lipschitz import Budget, LipschitzReport, estimate
 from robustlaw.lipschitz.estimate import resolve_methods
+from robustlaw.lipschitz.testing import brute_force_rd, random_family
 
 FAST = {
     "ascent": {"steps": 10, "n_starts": 8},

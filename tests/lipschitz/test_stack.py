@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from _lipschitz_brute import random_family
 from torch import nn
 
 from robustlaw.lipschitz.stack import as_stack, slope_bounds
+from robustlaw.lipschitz.testing import random_family
 from robustlaw.models import TwoLayer
 from robustlaw.models.activations import get_activation
 

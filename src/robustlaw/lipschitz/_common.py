@@ -12,14 +12,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from robustlaw._pl.bounds import SAFETY as SAFETY  # the padding of every upper bound
 from robustlaw.lipschitz.domain import witness_value
 from robustlaw.lipschitz.result import Budget, MethodResult, Witness, normalize_domain
 from robustlaw.lipschitz.stack import Stack, as_stack
-
-#: Relative padding added to every upper bound computed in floating point (float64
-#: rounding in norms and eigenvalues is ~1e-15 relative; this leaves a wide margin while
-#: staying far below the 1e-6 gap at which an interval counts as closed).
-SAFETY = 1e-9
 
 
 def prepare(

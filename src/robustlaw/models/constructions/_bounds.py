@@ -21,12 +21,13 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linprog
+
+from robustlaw._pl import max_subset_norm
+from robustlaw._pl.kernels import fixed_point_ascent
 
 __all__ = [
     "CapRelaxation",
     "SubsetMax",
-    "chebyshev_point",
     "max_subset_sum_norm",
     "sphere_cap_relaxation",
 ]
@@ -76,7 +77,7 @@ def max_subset_sum_norm(V: np.ndarray, seed: int = 0) -> SubsetMax:
     if m == 0:
         return SubsetMax(0.0, 0.0, np.zeros(0, dtype=bool), True, "enumeration")
     if m <= ENUMERATION_LIMIT:
-        value, best = _enumerate_subsets(V)
+        value, best, _ = max_subset_norm(np.zeros(d), V)
         return SubsetMax(value, value, best, True, "enumeration")
     if d <= 3:
         value, best, exact = _arrangement_max(V, seed)
@@ -86,27 +87,6 @@ def max_subset_sum_norm(V: np.ndarray, seed: int = 0) -> SubsetMax:
     averaged = 0.5 * (np.linalg.norm(V.sum(axis=0)) + math.sqrt(m) * np.linalg.norm(V, 2))
     upper = min(float(np.linalg.norm(V, axis=1).sum()), float(averaged))
     return SubsetMax(lower, max(upper, lower), best, False, "averaged bound")
-
-
-def _enumerate_subsets(V: np.ndarray) -> tuple[float, np.ndarray]:
-    m, d = V.shape
-    lo = min(m, 14)
-    hi = m - lo
-    bits_lo = ((np.arange(2**lo)[:, None] >> np.arange(lo)[None, :]) & 1).astype(np.float64)
-    sums_lo = bits_lo @ V[:lo]
-    best_value, best_lo, best_hi = -1.0, 0, 0
-    for mask in range(2**hi):
-        chosen = [lo + j for j in range(hi) if mask >> j & 1]
-        offset = V[chosen].sum(axis=0) if chosen else np.zeros(d)
-        norms = np.linalg.norm(sums_lo + offset, axis=1)
-        i = int(norms.argmax())
-        if norms[i] > best_value:
-            best_value, best_lo, best_hi = float(norms[i]), i, mask
-    best = np.zeros(m, dtype=bool)
-    best[:lo] = bits_lo[best_lo] > 0
-    for j in range(hi):
-        best[lo + j] = bool(best_hi >> j & 1)
-    return best_value, best
 
 
 def _arrangement_max(V: np.ndarray, seed: int) -> tuple[float, np.ndarray, bool]:
@@ -197,54 +177,17 @@ def _arrangement_max(V: np.ndarray, seed: int) -> tuple[float, np.ndarray, bool]
 
 
 def _ascent(V: np.ndarray, seed: int) -> tuple[float, np.ndarray]:
-    """Fixed-point ascent on u -> sum_j relu(<v_j, u>) from the rows, their sum and noise."""
+    """Fixed-point ascent s = [V u > 0], u = V^T s from the rows, their sum and noise."""
     rng = np.random.default_rng(seed)
     m, d = V.shape
     starts = [V[j] for j in range(m)] + [V.sum(axis=0)] + list(rng.standard_normal((16, d)))
     best_value, best = 0.0, np.zeros(m, dtype=bool)
     for u in starts:
-        if np.linalg.norm(u) == 0:
-            continue
-        chosen = None
-        for _ in range(100):
-            new = (V @ u) > 0
-            if chosen is not None and np.array_equal(new, chosen):
-                break
-            chosen = new
-            total = V[chosen].sum(axis=0)
-            if np.linalg.norm(total) == 0:
-                break
-            u = total
-        if chosen is None:
-            continue
-        value = float(np.linalg.norm(V[chosen].sum(axis=0)))
-        if value > best_value:
-            best_value, best = value, chosen.copy()
+        if np.linalg.norm(u) > 0:
+            chosen, value = fixed_point_ascent(np.zeros(d), V, np.asarray(u, dtype=np.float64), 100)
+            if value > best_value:
+                best_value, best = value, chosen.copy()
     return best_value, best
-
-
-def chebyshev_point(
-    A: np.ndarray, b: np.ndarray, cap: float = 1.0
-) -> tuple[np.ndarray | None, float]:
-    """A point x with A x <= b - t ||A_row|| for the largest t <= cap (HiGHS LP).
-
-    Returns (x, t); x is None when the LP fails or t <= 1e-9 (no interior point).
-    """
-    A = np.asarray(A, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    d = A.shape[1]
-    row_norms = np.linalg.norm(A, axis=1)
-    c = np.zeros(d + 1)
-    c[-1] = -1.0
-    A_ub = np.hstack([A, row_norms[:, None]])
-    bounds = [(None, None)] * d + [(None, cap)]
-    result = linprog(c, A_ub=A_ub, b_ub=b, bounds=bounds, method="highs")
-    if result.status != 0 or result.x is None:
-        return None, -math.inf
-    t = float(result.x[-1])
-    if t <= 1e-9:
-        return None, t
-    return result.x[:d], t
 
 
 @dataclass(frozen=True)
