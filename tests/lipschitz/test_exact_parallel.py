@@ -120,3 +120,33 @@ def test_solvers_print_nothing_on_stdout(capfd):
     exact_lipschitz(fam, "ball", Budget(seconds=20))
     exact_lipschitz(fam, "sphere", Budget(seconds=20))
     assert capfd.readouterr().out == ""
+
+
+_RAY_SCRIPT = """
+import json
+import ray
+ray.init(num_cpus=2, object_store_memory=100 * 1024**2, include_dashboard=False,
+         log_to_driver=False)
+
+@ray.remote
+def solve():
+    import torch
+    from robustlaw.lipschitz import Budget
+    from robustlaw.lipschitz.exact import exact_lipschitz
+    from robustlaw.models import TwoLayer
+    fam = TwoLayer(d=5, widths=[40], seeds=[0], dtype=torch.float64)
+    res = exact_lipschitz(fam, budget=Budget(seconds=120), workers=2)
+    return res.status[0], res.info[0]["processes"], res.info[0].get("parallel")
+
+print(json.dumps(ray.get(solve.remote())))
+ray.shutdown()
+"""
+
+
+@pytest.mark.slow
+def test_helpers_start_inside_a_ray_worker(tmp_path):
+    """In a Ray worker (whose main module is Ray's worker loop) ``workers = 2`` runs two
+    processes and proves the value."""
+    pytest.importorskip("ray")
+    status, processes, why = _run_python(["-c", _RAY_SCRIPT], tmp_path)
+    assert (status, processes, why) == ("ok", 2, None)

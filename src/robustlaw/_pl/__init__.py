@@ -8,8 +8,8 @@ Everything about a two-layer piecewise-linear network's geometry lives here, bel
   :func:`pl_nets` / :func:`family_nets` (one PLNet per member of batched weights or of
   a family), :func:`tangential`;
 - :mod:`~robustlaw._pl.lp`: the one wrapper of the LP solver (HiGHS), over generic
-  half-space rows: :class:`LP`, :func:`chebyshev`, :func:`ball_cuts`, :class:`RegionLP`
-  (warm-started region LPs with the ball's tangent cuts and dual certificates);
+  half-space rows: :class:`LP`, :func:`chebyshev`, :class:`RegionLP` (warm-started
+  region LPs with the ball's tangent cuts and dual certificates), :class:`NearestLP`;
 - :mod:`~robustlaw._pl.bounds`: the certified closed-form bounds (spectral, path norm,
   averaged, balanced rescaling, subset enumeration, the pattern SDP), differentiable;
 - :func:`region_search` (lower bounds with witnesses), :func:`solve_exact` (the exact
@@ -32,7 +32,7 @@ from robustlaw._pl.bounds import (
 )
 from robustlaw._pl.domain import DOMAINS, normalize_domain, project, sample_domain
 from robustlaw._pl.exact import ExactResult, solve_exact, start_helpers
-from robustlaw._pl.lp import FEASIBLE_MARGIN, LP, RegionLP, ball_cuts, chebyshev
+from robustlaw._pl.lp import FEASIBLE_MARGIN, LP, NearestLP, RegionLP, chebyshev
 from robustlaw._pl.net import Arrangement, PLNet, family_nets, pl_nets, tangential
 from robustlaw._pl.search import RegionSearchResult, region_search
 from robustlaw._pl.settings import CutSettings, ExactSettings, RegionSearchSettings
@@ -46,13 +46,13 @@ __all__ = [
     "CutSettings",
     "ExactResult",
     "ExactSettings",
+    "NearestLP",
     "PLNet",
     "RegionLP",
     "RegionSearchResult",
     "RegionSearchSettings",
     "averaged",
     "balanced",
-    "ball_cuts",
     "chebyshev",
     "family_nets",
     "max_subset_norm",

@@ -177,13 +177,15 @@ def averaged(
     return gamma(len(weights) - 1, None, None if skip is None else skip[:, None, :])
 
 
-def balanced(W: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
-    """Units rescaled to |a_l| = ||w_l|| = sqrt(|a_l| ||w_l||): the same function for
-    positively homogeneous activations (biases scale with w_l; a unit with w_l = 0 is
-    constant and drops out of the gradient). W: (B, k, d), a: (B, k)."""
+def balanced(weights: Sequence[Tensor]) -> list[Tensor]:
+    """Two-layer weights [W (B, k, d), a (B, 1, k)] with every unit rescaled to
+    |a_l| = ||w_l|| = sqrt(|a_l| ||w_l||): the same function for positively homogeneous
+    activations (biases scale with w_l; a unit with w_l = 0 is constant and drops out of
+    the gradient)."""
+    W, a = weights[0], weights[1][:, 0, :]
     w_norm = W.norm(dim=2)
     size = torch.sqrt(a.abs() * w_norm + 1e-30)
-    return W / (w_norm + 1e-30)[..., None] * size[..., None], torch.sign(a) * size
+    return [W / (w_norm + 1e-30)[..., None] * size[..., None], (torch.sign(a) * size)[:, None, :]]
 
 
 def max_subset_norm(

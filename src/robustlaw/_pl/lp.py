@@ -6,11 +6,8 @@ two-layer pattern, or of a deep pattern fixing every layer) goes through the sam
 - :class:`LP`: min c . z subject to row and column bounds, rows added or deleted and
   bounds changed between warm-started solves; HiGHS never prints (its banner is sent to
   /dev/null the first time a model is made in a process, and every model is silent);
-- :func:`ball_cuts`: the cutting-plane loop that keeps the x-part of an LP's optimum in
-  the unit ball with tangent cuts u . x (+ t) <= 1 (valid outer approximations of the
-  ball), for margin LPs (||x|| <= 1 - t) and plain ones (||x|| <= 1);
 - :func:`chebyshev`: the largest margin of a polytope {A x <= c}: max t subject to
-  A_i x + t ||A_i|| <= c_i (optionally inside the ball);
+  A_i x + t ||A_i|| <= c_i;
 - :class:`RegionLP`: the warm-started margin LP of partial sign patterns of a fixed
   arrangement {w_l . x + b_l = 0} (unit rows), max t s.t. sigma_l (w_l . x + b_l) >= t,
   with a pool of the ball's newest tangent cuts and the dual (Gordan / Farkas)
@@ -42,7 +39,6 @@ __all__ = [
     "Margin",
     "NearestLP",
     "RegionLP",
-    "ball_cuts",
     "chebyshev",
 ]
 
@@ -166,71 +162,30 @@ class LP:
         return LPResult("failed")
 
 
-def ball_cuts(
-    lp: LP, d: int, t_col: int | None, rounds: int, deadline: float | None = None
-) -> tuple[LPResult, bool]:
-    """Solve ``lp`` with tangent cuts of the unit ball added until its optimum's x-part
-    (columns 0..d-1) lies in the ball: ||x|| <= 1 - z[t_col] (a margin), or ||x|| <= 1
-    when ``t_col`` is None. Each cut u . x (+ t) <= 1 (u = x / ||x||) is valid for every
-    point of the ball, so an infeasible outer approximation proves that the ball misses
-    the polytope. Returns (last result, whether its x lies in the ball); after ``rounds``
-    cuts or past ``deadline`` (a :func:`time.perf_counter` value) the last optimum is
-    returned with False.
+def chebyshev(A: np.ndarray, c: np.ndarray, cap: float = 1.0) -> tuple[np.ndarray | None, float]:
+    """The centre x and radius t of the largest ball in the polytope {A x <= c} (radius
+    at most ``cap``): max t s.t. A_i x + t ||A_i|| <= c_i.
+
+    Returns (x, t), or (None, t) when the LP fails or t <= FEASIBLE_MARGIN (no interior
+    point).
     """
+    A = np.atleast_2d(_f64(A))
+    d = A.shape[1]
+    lp = LP(np.r_[np.zeros(d), -1.0], np.full(d + 1, -_INF), np.r_[np.full(d, _INF), cap])
+    lp.add_ub(np.c_[A, np.linalg.norm(A, axis=1)], _f64(c))
     res = lp.solve()
-    for _ in range(rounds):
-        if not res.optimal:
-            return res, False
-        x = res.x[:d]
-        norm = float(np.linalg.norm(x))
-        room = 1.0 - (0.0 if t_col is None else res.x[t_col])
-        if norm <= room + 1e-12:
-            return res, True
-        if deadline is not None and time.perf_counter() > deadline:
-            break
-        row = np.zeros(lp.n)
-        row[:d] = x / norm
-        if t_col is not None:
-            row[t_col] = 1.0
-        lp.add_ub(row[None], np.ones(1))
-        res = lp.solve()
-    return res, False
-
-
-def chebyshev(
-    A: np.ndarray,
-    c: np.ndarray,
-    *,
-    cap: float = 1.0,
-    ball: bool = False,
-    A_eq: np.ndarray | None = None,
-    box: float | None = None,
-    cuts: CutSettings | None = None,
-) -> tuple[np.ndarray | None, float]:
-    """The centre x and radius t of the largest ball in {A x <= c} (radius at most
-    ``cap``): max t s.t. A_i x + t ||A_i|| <= c_i.
-
-    With ``ball`` the ball of radius t must also lie in the unit ball (||x|| <= 1 - t, by
-    tangent cuts); ``A_eq`` (m, d) adds A_eq x = 0; ``box`` bounds |x_j| <= box. Returns
-    (x, t), or (None, t) when the LP fails or t <= FEASIBLE_MARGIN (no interior point);
-    on the ball also when the cuts did not converge.
-    """
-    A = np.atleast_2d(np.asarray(A, dtype=np.float64))
-    m, d = A.shape
-    lim = math.inf if box is None else box
-    lp = LP(np.r_[np.zeros(d), -1.0], np.r_[np.full(d, -lim), -_INF], np.r_[np.full(d, lim), cap])
-    if m:
-        lp.add_ub(np.c_[A, np.linalg.norm(A, axis=1)], np.asarray(c, dtype=np.float64))
-    if A_eq is not None:
-        lp.add_rows(np.c_[A_eq, np.zeros(len(A_eq))], np.zeros(len(A_eq)), np.zeros(len(A_eq)))
-    if ball:
-        lp.add_ub(np.c_[np.vstack([np.eye(d), -np.eye(d)]), np.ones(2 * d)], np.ones(2 * d))
-        res, inside = ball_cuts(lp, d, d, (cuts or CutSettings()).rounds)
-    else:
-        res, inside = lp.solve(), True
-    if not res.optimal or res.x[d] <= FEASIBLE_MARGIN or not inside:
+    if not res.optimal or res.x[d] <= FEASIBLE_MARGIN:
         return None, -math.inf if not res.optimal else float(res.x[d])
     return res.x[:d], float(res.x[d])
+
+
+def _sides(sign: np.ndarray, b: np.ndarray, shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Row bounds for units with sides ``sign`` (0: free): the "on" rows
+    w . x (- t) >= shift - b, then the "off" rows w . x (+ t) <= -b - shift. (2m,) each."""
+    m = len(sign)
+    lower = np.r_[np.where(sign > 0, shift - b, -_INF), np.full(m, -_INF)]
+    upper = np.r_[np.full(m, _INF), np.where(sign < 0, -b - shift, _INF)]
+    return lower, upper
 
 
 @dataclass
@@ -303,12 +258,8 @@ class RegionLP:
         k, d = self.k, self.d
         lp = LP(np.r_[np.zeros(d), -1.0], np.full(d + 1, -_INF), np.r_[np.full(d, _INF), self.cap])
         if k:
-            s = np.zeros(k) if sign is None else sign
-            lp.add_rows(
-                np.vstack([np.c_[self.W, -np.ones(k)], np.c_[self.W, np.ones(k)]]),
-                np.r_[np.where(s > 0, -self.b, -_INF), np.full(k, -_INF)],
-                np.r_[np.full(k, _INF), np.where(s < 0, -self.b, _INF)],
-            )
+            rows = np.vstack([np.c_[self.W, -np.ones(k)], np.c_[self.W, np.ones(k)]])
+            lp.add_rows(rows, *_sides(np.zeros(k) if sign is None else sign, self.b))
         if self.cuts:
             C = np.array(self.cuts)
             lp.add_ub(np.c_[C, np.ones(len(C))], np.ones(len(C)))
@@ -322,15 +273,8 @@ class RegionLP:
             lp = self._lp
             changed = np.flatnonzero(sign != self._state)
             if len(changed):
-                new = sign[changed]
                 rows = np.r_[changed, changed + self.k]
-                lower = np.r_[
-                    np.where(new > 0, -self.b[changed], -_INF), np.full(len(changed), -_INF)
-                ]
-                upper = np.r_[
-                    np.full(len(changed), _INF), np.where(new < 0, -self.b[changed], _INF)
-                ]
-                lp.row_bounds(rows, lower, upper)
+                lp.row_bounds(rows, *_sides(sign[changed], self.b[changed]))
                 self._state = sign.astype(np.int8).copy()
         res = lp.solve()
         if res.status == "infeasible":
@@ -463,10 +407,7 @@ class NearestLP:
         k, d = self.k, self.d
         units = np.arange(k) if tau != self._tau else np.flatnonzero(sign != self._state)
         if len(units):
-            s, b = sign[units], self.b[units]
-            lower = np.r_[np.where(s > 0, tau - b, -_INF), np.full(len(units), -_INF)]
-            upper = np.r_[np.full(len(units), _INF), np.where(s < 0, -b - tau, _INF)]
-            self.lp.row_bounds(np.r_[units, units + k], lower, upper)
+            self.lp.row_bounds(np.r_[units, units + k], *_sides(sign[units], self.b[units], tau))
             self._state, self._tau = sign.astype(np.int8).copy(), tau
         if plane is not None:
             for j in range(d):

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from robustlaw._pl.kernels import fixed_point_ascent
-from robustlaw._pl.lp import _INF, LP, NearestLP, RegionLP, ball_cuts
+from robustlaw._pl.lp import _INF, LP, NearestLP, RegionLP
 from robustlaw._pl.net import Arrangement, PLNet
 from robustlaw._pl.settings import RegionSearchSettings
 from robustlaw._pl.sphere import sphere_point
@@ -314,9 +314,9 @@ class _Climber:
             min sum_l |c_l| xi_l  s.t.  sign(c_l) (w_l . x + b_l) + xi_l >= margin,
             xi >= 0,  |x_j| <= R,
 
-        with R a few data scales on R^d; on the ball and the sphere ||x|| <= 1 instead
-        (tangent cuts), the point then projected onto the sphere. None when it fails or
-        does not keep _LP_MARGIN * scale from every hyperplane.
+        with R a few data scales on R^d and R = 1 on the ball and the sphere, the point
+        then projected into the ball or onto the sphere. None when it fails or does not
+        keep _LP_MARGIN * scale from every hyperplane.
         """
         self.count("lps")
         arr = self.arr
@@ -336,7 +336,7 @@ class _Climber:
             np.c_[-(sign[:, None] * arr.W[live]), -np.eye(m)],
             sign * arr.b[live] - margin * self.scale,
         )
-        res, _ = (lp.solve(), True) if self.domain == "rd" else ball_cuts(lp, d, None, 8)
+        res = lp.solve()
         if not res.optimal:
             return None
         x = res.x[:d]

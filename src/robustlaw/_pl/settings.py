@@ -7,10 +7,14 @@ their work, so one setting holds for the whole tree.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
-__all__ = ["CutSettings", "ExactSettings", "RegionSearchSettings"]
+__all__ = ["CutSettings", "ExactSettings", "RegionSearchSettings", "settings_from"]
+
+S = TypeVar("S")
 
 
 def _positive(name: str, value: object, minimum: int = 1) -> None:
@@ -151,3 +155,23 @@ class RegionSearchSettings:
             _positive(name, getattr(self, name), 0)
         if not isinstance(self.cuts, CutSettings):
             raise TypeError(f"cuts must be a CutSettings, got {type(self.cuts).__name__}")
+
+
+def settings_from(cls: type[S], value: Any, name: str = "settings") -> S:
+    """``value`` as a ``cls``: itself, a default one for None, or one built from a mapping
+    (as a spec's options give it; a nested ``cuts`` mapping becomes a CutSettings).
+    Unknown keys and other types raise, naming ``name``."""
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a {cls.__name__} or a mapping, got {value!r}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ValueError(f"{name}: unknown keys {unknown}; known: {sorted(known)}")
+    fields = dict(value)
+    if isinstance(fields.get("cuts"), Mapping):
+        fields["cuts"] = settings_from(CutSettings, fields["cuts"], f"{name}.cuts")
+    return cls(**fields)

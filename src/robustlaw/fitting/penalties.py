@@ -100,8 +100,7 @@ def _bounds(family: TwoLayer | MLP) -> dict[str, Tensor]:
     out: dict[str, Tensor] = {}
     variants = [("", weights)]
     if _homogeneous(family):
-        W, a = balanced(weights[0], weights[1][:, 0, :])
-        variants.append(("_balanced", [W, a[:, None, :]]))
+        variants.append(("_balanced", balanced(weights)))
     for suffix, ws in variants:
         out["spectral" + suffix] = spectral(ws, slopes, v) if finite else inf
         if finite:
@@ -183,10 +182,7 @@ def _averaged_penalty(family: TwoLayer | MLP) -> Tensor:
     """The averaged bound, at the balanced rescaling (which depends on the function only)
     for relu and leaky relu."""
     weights, slopes, v = _layers(_check(family, "averaged"))
-    if _homogeneous(family):
-        W, a = balanced(weights[0], weights[1][:, 0, :])
-        weights = [W, a[:, None, :]]
-    return averaged(weights, slopes, v)
+    return averaged(balanced(weights) if _homogeneous(family) else weights, slopes, v)
 
 
 def grad_norm_penalty(points: Tensor, power: float = 8.0) -> Penalty:

@@ -185,8 +185,8 @@ def upper_result(
     )
 
 
-def not_applicable(method: str, kind: str, domain: str, B: int, why: str) -> MethodResult:
-    """A result saying the method does not apply to this model (no bound, no error)."""
+def empty_result(method: str, kind: str, domain: str, B: int, status: str) -> MethodResult:
+    """A result without bounds (lower 0, upper inf) for every member, with ``status``."""
     return MethodResult(
         method=method,
         kind=kind,  # type: ignore[arg-type]
@@ -194,10 +194,15 @@ def not_applicable(method: str, kind: str, domain: str, B: int, why: str) -> Met
         lower=np.zeros(B),
         upper=np.full(B, math.inf),
         seconds=np.zeros(B),
-        status=[f"not_applicable: {why}"] * B,
+        status=[status] * B,
         witnesses=[None] * B,
         info=[{} for _ in range(B)],
     )
+
+
+def not_applicable(method: str, kind: str, domain: str, B: int, why: str) -> MethodResult:
+    """A result saying the method does not apply to this model (no bound, no error)."""
+    return empty_result(method, kind, domain, B, f"not_applicable: {why}")
 
 
 def best_per_member(values: Tensor, X: Tensor) -> list[tuple[np.ndarray, None] | None]:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from robustlaw.lipschitz._common import as_points, prepare
+from robustlaw.lipschitz._common import as_points, empty_result, prepare
 from robustlaw.lipschitz.result import (
     METHODS,
     Budget,
@@ -96,20 +96,6 @@ def resolve_methods(methods: str | Sequence[str]) -> list[str]:
 def _accepts(fn: Any) -> set[str]:
     params = inspect.signature(fn).parameters
     return {name for name, p in params.items() if p.kind is not p.VAR_KEYWORD}
-
-
-def _empty(name: str, kind: str, domain: str, B: int, status: str) -> MethodResult:
-    return MethodResult(
-        method=name,
-        kind=kind,  # type: ignore[arg-type]
-        domain=domain,
-        lower=np.zeros(B),
-        upper=np.full(B, math.inf),
-        seconds=np.zeros(B),
-        status=[status] * B,
-        witnesses=[None] * B,
-        info=[{} for _ in range(B)],
-    )
 
 
 @dataclass(frozen=True)
@@ -376,12 +362,12 @@ def estimate(
     for name in names:
         spec = METHODS[name]
         if (kind if kind != "linear" else "mlp") not in spec.models:
-            results[name] = _empty(
+            results[name] = empty_result(
                 name, spec.kind, domain, stack.B, f"not_applicable: model kind {kind!r}"
             )
             continue
         if domain not in spec.domains:
-            results[name] = _empty(
+            results[name] = empty_result(
                 name, spec.kind, domain, stack.B, f"not_applicable: domain {domain!r}"
             )
             continue
@@ -395,7 +381,7 @@ def estimate(
                 if kind == "two_layer"
                 else f"{hidden} hidden units > {LIPSDP_AUTO_UNITS}"
             )
-            results[name] = _empty(
+            results[name] = empty_result(
                 name, "upper", domain, stack.B, f"not_applicable: skipped ({why}); ask for it"
             )
             continue
@@ -412,7 +398,7 @@ def estimate(
             result = spec.fn(target, domain, budget, **kwargs)
         except Exception as exc:  # a method failing must not take the others down
             log.warning("Lipschitz method %s failed: %s", name, exc)
-            result = _empty(
+            result = empty_result(
                 name, spec.kind, domain, stack.B, f"solver_failed: {type(exc).__name__}: {exc}"
             )
         results[name] = result

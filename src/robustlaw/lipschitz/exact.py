@@ -18,6 +18,8 @@ import numpy as np
 import torch
 
 from robustlaw._pl import ExactSettings, family_nets, solve_exact, start_helpers
+from robustlaw._pl.settings import settings_from
+from robustlaw.lipschitz._common import not_applicable
 from robustlaw.lipschitz.result import (
     Budget,
     MethodResult,
@@ -125,7 +127,7 @@ def exact_lipschitz(
     device: str | torch.device | None = None,
     progress: Callable[[dict], None] | None = None,
     workers: int = 1,
-    settings: ExactSettings | None = None,
+    settings: ExactSettings | dict | None = None,
 ) -> MethodResult:
     """Exact Lipschitz constant of every member of a two-layer relu / leaky-relu family.
 
@@ -165,7 +167,7 @@ def exact_lipschitz(
         in this process and the info says why; ``info["processes"]`` counts the
         processes that searched. A node budget, the sphere and enumeration run in this
         process alone.
-    settings : ExactSettings, optional
+    settings : ExactSettings or mapping of its fields, optional
         The branch and bound's settings (node bounds, no-goods, cuts of the ball).
 
     Returns
@@ -184,19 +186,13 @@ def exact_lipschitz(
     _check_inputs(family, budget, tol, method, samples)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
-    if settings is None:
-        settings = ExactSettings()
-    if not isinstance(settings, ExactSettings):
-        raise TypeError(f"settings must be an ExactSettings, got {type(settings).__name__}")
+    settings = settings_from(ExactSettings, settings)
     device = family.W.device if device is None else device
     hints = _hint_points(lower_hint, family.B, family.d)
     act = family.activation
     if not (act.piecewise_linear and len(act.slopes) == 2 and max(act.slopes) == 1.0):
-        why = f"not_applicable: activation {act.name!r} is not relu or leaky relu"
-        return MethodResult(
-            "exact", "exact", domain, np.zeros(family.B), np.full(family.B, math.inf),
-            np.zeros(family.B), [why] * family.B, [None] * family.B, [{}] * family.B,
-        )  # fmt: skip
+        why = f"activation {act.name!r} is not relu or leaky relu"
+        return not_applicable("exact", "exact", domain, family.B, why)
     nets = family_nets(family)
     # the batched work here is small and memory-bound: one CPU thread is faster, and
     # several threads spin badly when the cores are shared

@@ -15,6 +15,7 @@ import torch
 
 from robustlaw._pl import RegionSearchSettings
 from robustlaw._pl import region_search as search
+from robustlaw._pl.settings import settings_from
 from robustlaw.lipschitz._common import (
     as_points,
     lower_result,
@@ -42,7 +43,7 @@ def region_search(
     budget: Budget | None = None,
     X: Any = None,
     starts: Any = None,
-    settings: RegionSearchSettings | None = None,
+    settings: RegionSearchSettings | dict | None = None,
     seed: int = 0,
     device: Any = None,
 ) -> MethodResult:
@@ -55,16 +56,13 @@ def region_search(
         from which starting points are drawn (the best points with distinct patterns).
     starts : array (m, d) or (B, m, d), optional
         Extra starting points, tried first (e.g. other methods' witnesses).
-    settings : RegionSearchSettings, optional
+    settings : RegionSearchSettings or mapping of its fields, optional
         Starts per round, random lines, LP flips, directions, expansions, rounds.
     budget : Budget
         ``seconds`` per member (default: none; the search ends at local maxima).
     """
     stack, domain, budget = prepare(model, domain, budget, device)
-    if settings is None:
-        settings = RegionSearchSettings()
-    if not isinstance(settings, RegionSearchSettings):
-        raise TypeError(f"settings must be a RegionSearchSettings, got {type(settings).__name__}")
+    settings = settings_from(RegionSearchSettings, settings)
     if stack.depth != 2:
         return not_applicable("region_search", "lower", domain, stack.B, "two-layer only")
     act = stack.activations[0]

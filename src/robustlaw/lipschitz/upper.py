@@ -85,10 +85,7 @@ def _simple(
         why = _slope_check(stack) or (_balanced_check(stack) if balanced else None)
         if why:
             return not_applicable(name, "upper", domain, stack.B, why)
-        weights = list(stack.weights)
-        if balanced:
-            W, a = bounds.balanced(weights[0], weights[1][:, 0, :])
-            weights = [W, a[:, None, :]]
+        weights = bounds.balanced(stack.weights) if balanced else stack.weights
         value = formula(weights, stack.slopes(), stack.skip)
         upper = value.detach().cpu().numpy() * (1.0 + SAFETY)
         B = stack.B
