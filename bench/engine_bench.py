@@ -21,6 +21,7 @@ Usage::
 
     .venv/bin/python bench/engine_bench.py --out before.json
     .venv/bin/python bench/engine_bench.py --out after.json --against before.json
+    .venv/bin/python bench/engine_bench.py --parts exact     # or region: one half
 """
 
 from __future__ import annotations
@@ -87,12 +88,12 @@ REGION_RUNS = [
 ]
 
 
-def measure() -> list[dict]:
+def measure(parts: tuple[str, ...]) -> list[dict]:
     nets = {name: trained(*spec) for name, spec in NETS.items()}
     warm, _ = nets["d10k64 seed 0"]
     exact_lipschitz(warm, budget=Budget(seconds=2.0))  # compiles the kernels once
     rows = []
-    for name, domain, seconds, nodes, workers in EXACT_RUNS:
+    for name, domain, seconds, nodes, workers in EXACT_RUNS if "exact" in parts else ():
         fam, _ = nets[name]
         t0 = time.perf_counter()
         res = exact_lipschitz(
@@ -113,7 +114,7 @@ def measure() -> list[dict]:
             }
         )
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    for name, domain in REGION_RUNS:
+    for name, domain in REGION_RUNS if "region" in parts else ():
         fam, X = nets[name]
         t0 = time.perf_counter()
         res = region_search(fam, domain, Budget(seconds=60.0), X=X)
@@ -158,11 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="write the rows as JSON here")
     parser.add_argument("--against", help="JSON of an earlier run, printed side by side")
+    parser.add_argument(
+        "--parts", default="exact,region", help="comma-separated: exact, region (default both)"
+    )
     args = parser.parse_args(argv)
     cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     model = next((ln.split(":", 1)[1].strip() for ln in cpu.splitlines() if "Model name" in ln), "")
     print(f"# engine bench on {model or platform.processor()}, torch {torch.__version__}\n")
-    rows = measure()
+    rows = measure(tuple(args.parts.split(",")))
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(rows, fh, indent=1)

@@ -27,6 +27,7 @@ from robustlaw._pl.bounds import (
     path_norm,
     pattern_sdp,
     sdp_certificate,
+    sign_columns,
     slope_bounds,
     spectral,
 )
@@ -35,7 +36,12 @@ from robustlaw._pl.exact import ExactResult, solve_exact, start_helpers
 from robustlaw._pl.lp import FEASIBLE_MARGIN, LP, NearestLP, RegionLP, chebyshev
 from robustlaw._pl.net import Arrangement, PLNet, family_nets, pl_nets, tangential
 from robustlaw._pl.search import RegionSearchResult, region_search
-from robustlaw._pl.settings import CutSettings, ExactSettings, RegionSearchSettings
+from robustlaw._pl.settings import (
+    CutSettings,
+    ExactSettings,
+    RegionSearchSettings,
+    settings_from,
+)
 from robustlaw._pl.sphere import sphere_point, tangential_upper
 
 __all__ = [
@@ -64,6 +70,8 @@ __all__ = [
     "region_search",
     "sample_domain",
     "sdp_certificate",
+    "settings_from",
+    "sign_columns",
     "slope_bounds",
     "solve_exact",
     "spectral",

@@ -52,6 +52,7 @@ _INF = highspy.kHighsInf
 _OPTIMAL = highspy.HighsModelStatus.kOptimal
 _INFEASIBLE = highspy.HighsModelStatus.kInfeasible
 _UNBOUNDED = highspy.HighsModelStatus.kUnbounded
+_START = np.zeros(1, dtype=np.int32)
 
 
 @functools.cache
@@ -81,20 +82,28 @@ def _csr(A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return starts, cols.astype(np.int32), A[rows, cols]
 
 
-@dataclass
 class LPResult:
     """Outcome of a solve: ``status`` "optimal", "infeasible", "unbounded" or "failed";
-    at an optimum the solution ``x`` (n,), its ``value`` and (:attr:`duals`) the row
-    duals (m,)."""
+    at an optimum the solution ``x`` (n,), its :attr:`value` and :attr:`duals` (m,)."""
 
-    status: str
-    x: np.ndarray | None = None
-    value: float = math.nan
-    solution: object = None
+    __slots__ = ("_cost", "solution", "status", "x")
+
+    def __init__(
+        self,
+        status: str,
+        x: np.ndarray | None = None,
+        cost: np.ndarray | None = None,
+        solution: object = None,
+    ) -> None:
+        self.status, self.x, self._cost, self.solution = status, x, cost, solution
 
     @property
     def optimal(self) -> bool:
         return self.status == "optimal"
+
+    @property
+    def value(self) -> float:
+        return float(self._cost @ self.x)
 
     @property
     def duals(self) -> np.ndarray | None:
@@ -120,6 +129,7 @@ class LP:
         h.setOptionValue("primal_feasibility_tolerance", tolerance)
         h.setOptionValue("dual_feasibility_tolerance", tolerance)
         self.h, self.cost, self.n, self.rows = h, _f64(cost), len(cost), 0
+        self._index: np.ndarray | None = None
         none = np.array([], dtype=np.int32)
         h.addCols(self.n, self.cost, _f64(lower), _f64(upper), 0, none, none, np.array([]))
 
@@ -128,6 +138,14 @@ class LP:
         starts, index, values = _csr(np.atleast_2d(_f64(A)))
         self.h.addRows(len(starts), _f64(lower), _f64(upper), len(values), starts, index, values)
         self.rows += len(starts)
+
+    def add_row(self, coef: np.ndarray, lower: float, upper: float) -> None:
+        """One dense row lower <= coef . z <= upper (the fast path of cutting planes)."""
+        if self._index is None:
+            self._index = np.arange(self.n, dtype=np.int32)
+        lo, hi = np.array([lower], dtype=np.float64), np.array([upper], dtype=np.float64)
+        self.h.addRows(1, lo, hi, self.n, _START, self._index, coef)
+        self.rows += 1
 
     def add_ub(self, A: np.ndarray, b: np.ndarray) -> None:
         """Rows A z <= b."""
@@ -152,12 +170,11 @@ class LP:
             status = self.h.getModelStatus()
             if status == _OPTIMAL:
                 sol = self.h.getSolution()
-                x = np.array(sol.col_value)
-                return LPResult("optimal", x, float(self.cost @ x), sol if attempt == 0 else None)
-            if status == _INFEASIBLE:
-                return LPResult("infeasible")
-            if status == _UNBOUNDED:
-                return LPResult("unbounded")
+                return LPResult(
+                    "optimal", np.array(sol.col_value), self.cost, sol if not attempt else None
+                )
+            if status == _INFEASIBLE or status == _UNBOUNDED:
+                return LPResult("infeasible" if status == _INFEASIBLE else "unbounded")
             self.h.clearSolver()
         return LPResult("failed")
 
@@ -183,8 +200,8 @@ def _sides(sign: np.ndarray, b: np.ndarray, shift: float = 0.0) -> tuple[np.ndar
     """Row bounds for units with sides ``sign`` (0: free): the "on" rows
     w . x (- t) >= shift - b, then the "off" rows w . x (+ t) <= -b - shift. (2m,) each."""
     m = len(sign)
-    lower = np.r_[np.where(sign > 0, shift - b, -_INF), np.full(m, -_INF)]
-    upper = np.r_[np.full(m, _INF), np.where(sign < 0, -b - shift, _INF)]
+    lower = np.concatenate([np.where(sign > 0, shift - b, -_INF), np.full(m, -_INF)])
+    upper = np.concatenate([np.full(m, _INF), np.where(sign < 0, -b - shift, _INF)])
     return lower, upper
 
 
@@ -273,7 +290,7 @@ class RegionLP:
             lp = self._lp
             changed = np.flatnonzero(sign != self._state)
             if len(changed):
-                rows = np.r_[changed, changed + self.k]
+                rows = np.concatenate([changed, changed + self.k])
                 lp.row_bounds(rows, *_sides(sign[changed], self.b[changed]))
                 self._state = sign.astype(np.int8).copy()
         res = lp.solve()
@@ -309,7 +326,7 @@ class RegionLP:
     def add_cut(self, u: np.ndarray) -> None:
         self.cuts.append(u)
         if self._lp is not None:
-            self._lp.add_ub(np.r_[u, 1.0][None], np.ones(1))
+            self._lp.add_row(np.append(u, 1.0), -_INF, 1.0)
 
     def _trim_cuts(self) -> None:
         """Keep the 2 d box cuts and the newest ``pool * d`` tangent cuts: every LP row
@@ -397,7 +414,7 @@ class NearestLP:
         self._state, self._tau = np.zeros(k, dtype=np.int8), 0.0
 
     def _cut(self, u: np.ndarray) -> None:
-        self.lp.add_ub(np.r_[u, -1.0][None], np.zeros(1))
+        self.lp.add_row(np.append(u, -1.0), -_INF, 0.0)
         self.ncuts += 1
 
     def point(
@@ -407,7 +424,8 @@ class NearestLP:
         k, d = self.k, self.d
         units = np.arange(k) if tau != self._tau else np.flatnonzero(sign != self._state)
         if len(units):
-            self.lp.row_bounds(np.r_[units, units + k], *_sides(sign[units], self.b[units], tau))
+            rows = np.concatenate([units, units + k])
+            self.lp.row_bounds(rows, *_sides(sign[units], self.b[units], tau))
             self._state, self._tau = sign.astype(np.int8).copy(), tau
         if plane is not None:
             for j in range(d):
