@@ -7,8 +7,8 @@ domain gradient norm, and certification of the best candidates on the domain.
   ascent before every round and lambda ramped up over the first half of the rounds
   (continuation in the penalty);
 - :func:`certify_on_domain`: certified upper bounds on the domain for chosen candidates
-  from :func:`robustlaw.lipschitz.estimate` (``pattern_sdp``, an R^d bound valid on every
-  domain, and ``exact``, the branch and bound on the domain, under a small time budget).
+  from the engine (``pattern_sdp``, an R^d bound valid on every domain, and ``exact``,
+  the branch and bound on the domain, under a small time budget).
 
 :data:`EFFORTS` holds the budgets of the cost levels of :func:`robustlaw.smoothest_fit`.
 """
@@ -16,12 +16,15 @@ domain gradient norm, and certification of the best candidates on the domain.
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from robustlaw._pl import family_nets, solve_exact
+from robustlaw._pl.bounds import SAFETY, pattern_sdp, sdp_certificate, sign_columns, slope_bounds
 from robustlaw.fitting.domain_penalty import SLOT, PointPool, domain_grad_penalty
 from robustlaw.fitting.engine import fit
 from robustlaw.fitting.objective import Hinge
@@ -34,7 +37,7 @@ __all__ = ["DOMAIN_STRENGTHS", "EFFORTS", "certify_on_domain", "smooth_on_domain
 #: Budgets per cost level: fit / smoothing / polish steps, continuation stages, training
 #: steps between pool refreshes, adversarial points per member, ascent steps per
 #: sharpness stage, candidates certified on the domain per (width, seed), seconds per
-#: certified candidate, and the :mod:`robustlaw.lipschitz` methods that certify them.
+#: certified candidate, and the methods that certify them (:func:`certify_on_domain`).
 EFFORTS: dict[str, dict[str, Any]] = {
     "quick": {
         "fit_steps": 1000,
@@ -172,10 +175,11 @@ def certify_on_domain(
 ) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Certified bounds on Lip over ``domain`` for every member, cheaply.
 
-    Runs :func:`robustlaw.lipschitz.estimate` with ``methods``: by default ``pattern_sdp``
-    (certified over R^d, hence on the ball and the sphere) and ``exact`` (branch and bound
-    on the domain, which returns a certified interval when its budget of ``seconds`` per
-    member runs out).
+    From the engine (:mod:`robustlaw._pl`): ``pattern_sdp``, the semidefinite bound
+    (certified over R^d, hence on the ball and the sphere), and ``exact``, the branch and
+    bound on the domain, which returns a certified interval when its ``seconds`` per
+    member run out (relu / leaky relu only; the regions of the data points ``X`` seed
+    its incumbent).
 
     Returns
     -------
@@ -186,19 +190,25 @@ def certify_on_domain(
     lower : ndarray (B,)
         Best certified lower bound (witness) per member.
     """
-    from robustlaw.lipschitz import Budget, estimate
-
-    X64 = X.detach().to(device=family.W.device, dtype=family.W.dtype)
-    report = estimate(
-        family,
-        domain=domain,
-        methods=tuple(methods),
-        budget=Budget(seconds=float(seconds)),
-        X=X64,
-        seed=seed,
-    )
-    names = [f"{m} ({domain})" if m else "none" for m in report.upper_method]
-    return np.asarray(report.upper, dtype=np.float64), names, np.asarray(report.lower)
+    w = family.effective_weights()
+    slopes = slope_bounds(w.activation)
+    f64 = lambda t: None if t is None else t.detach().to("cpu", torch.float64)  # noqa: E731
+    B = family.B
+    upper, lower, names = np.full(B, math.inf), np.zeros(B), ["none"] * B
+    if "pattern_sdp" in methods and all(math.isfinite(x) for x in slopes):
+        G = sign_columns(f64(w.W), f64(w.a), f64(w.v), slopes)
+        _, lam, _, _ = pattern_sdp(G, deadline=time.perf_counter() + seconds * B)
+        upper = sdp_certificate(G, lam).numpy() * (1.0 + SAFETY)
+        names = [f"pattern_sdp ({domain})"] * B
+    act = w.activation
+    if "exact" in methods and act.piecewise_linear and len(act.slopes) == 2:
+        hints = list(X.detach().to("cpu", torch.float64).numpy())
+        for i, net in enumerate(family_nets(family)):
+            res = solve_exact(net, domain, seconds=seconds, hints=hints, seed=seed)
+            lower[i] = res.lower
+            if res.upper < upper[i]:
+                upper[i], names[i] = res.upper, f"exact ({domain})"
+    return upper, names, lower
 
 
 def assign_slots(family: TwoLayer, offset: int = 0) -> None:

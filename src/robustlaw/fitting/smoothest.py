@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from robustlaw._pl import normalize_domain
 from robustlaw.fitting.domain_penalty import PointPool, on_sphere
 from robustlaw.fitting.domain_search import (
     DOMAIN_STRENGTHS,
@@ -47,7 +48,6 @@ from robustlaw.fitting.penalties import Penalty, certified_bounds, get_penalty
 from robustlaw.fitting.report import FitReport
 from robustlaw.fitting.targets import BelowNoise, Interpolate, resolve_threshold
 from robustlaw.fitting.warm_starts import construction_starts
-from robustlaw.lipschitz.result import normalize_domain
 from robustlaw.models.two_layer import TwoLayer
 
 __all__ = ["SmoothestResult", "smoothest_fit", "support_points"]

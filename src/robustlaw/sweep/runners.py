@@ -51,9 +51,6 @@ CONSTRUCTIONS: dict[str, tuple[str, str]] = {
     "radial_bump": ("bump", "radial_bump_interpolant"),
 }
 
-#: Relative gap below which a certified interval counts as closed (as MethodResult.proven).
-_PROVEN_GAP = 1e-6
-
 
 # --------------------------------------------------------------------------- data
 
@@ -226,12 +223,13 @@ def lipschitz_metrics(record: dict[str, Any]) -> dict[str, Any]:
     ``lip_exact`` is set only when the record says the value is proven, or when the
     certified interval has closed (relative gap <= 1e-6).
     """
+    from robustlaw.lipschitz.result import is_closed
+
     lower = _number(record.get("lower"))
     upper = _number(record.get("upper"))
     exact = _number(record.get("exact"))
-    if not math.isfinite(exact) and math.isfinite(upper) and lower > 0:
-        if upper - lower <= _PROVEN_GAP * upper:
-            exact = upper
+    if not math.isfinite(exact) and lower > 0 and is_closed(lower, upper):
+        exact = upper
     return {
         "lip_lower": lower,
         "lip_upper": upper,
@@ -245,12 +243,14 @@ def _combine(
     metrics: dict[str, Any], lower: float, lower_method: str, upper: float, upper_method: str
 ) -> None:
     """Tighten a member's certified interval with another certified bound pair."""
+    from robustlaw.lipschitz.result import is_closed
+
     if math.isfinite(lower) and not lower <= _number(metrics.get("lip_lower")):
         metrics["lip_lower"], metrics["lip_lower_method"] = lower, lower_method
     if math.isfinite(upper) and not upper >= _number(metrics.get("lip_upper")):
         metrics["lip_upper"], metrics["lip_upper_method"] = upper, upper_method
     lo, up = _number(metrics.get("lip_lower")), _number(metrics.get("lip_upper"))
-    if math.isfinite(up) and lo > 0 and up - lo <= _PROVEN_GAP * up:
+    if lo > 0 and is_closed(lo, up):
         metrics["lip_exact"] = up
     else:
         metrics.setdefault("lip_exact", math.nan)
