@@ -144,6 +144,7 @@ ray.shutdown()
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # beside the other tests that start Ray
 def test_helpers_start_inside_a_ray_worker(tmp_path):
     """In a Ray worker (whose main module is Ray's worker loop) ``workers = 2`` runs two
     processes and proves the value."""

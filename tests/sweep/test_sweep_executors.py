@@ -27,6 +27,8 @@ from robustlaw.sweep import (
 from robustlaw.sweep.run import RUNNERS
 
 ray = pytest.importorskip("ray")
+#: every test here runs in the one test process that runs the tests that start Ray
+pytestmark = pytest.mark.xdist_group("ray")
 
 
 @pytest.fixture(scope="module")
