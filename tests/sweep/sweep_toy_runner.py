@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 import robustlaw
-from robustlaw.sweep.run import RUNNERS, TrialOutcome, register_runner
+from robustlaw.sweep import RUNNERS, TrialOutcome, register_experiment, register_runner
 
 
 def toy_member(seed: int, n: int, d: int, width: int) -> dict[str, float]:
@@ -98,6 +98,9 @@ def toy_runner(batch, context):
 
 if "toy" not in RUNNERS:
     register_runner("toy", toy_runner)
+# the experiment labels of the sweep tests' specs
+for _label in ("toy_check", "runner_check", "executor_check", "other_experiment"):
+    register_experiment(_label)
 
 
 def toy_spec(**overrides) -> dict:

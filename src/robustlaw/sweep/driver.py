@@ -18,6 +18,7 @@ from typing import Any
 from robustlaw.sweep.executors import Executor, get_executor
 from robustlaw.sweep.plan import Plan, expand, group, make_plan
 from robustlaw.sweep.progress import SweepProgress
+from robustlaw.sweep.records import ErrorKind, error_kinds
 from robustlaw.sweep.run import get_runner
 from robustlaw.sweep.spec import Spec, load_spec
 from robustlaw.sweep.store import DEFAULT_STORE, Store
@@ -47,6 +48,8 @@ class SweepSummary:
     store : str
         Path of the store.
     executor : str
+    errors : tuple of ErrorKind
+        The failed and diverged trials run now, by kind, with the first error of each.
     """
 
     spec_name: str
@@ -61,6 +64,7 @@ class SweepSummary:
     store_seconds: float
     store: str
     executor: str
+    errors: tuple[ErrorKind, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -162,6 +166,7 @@ def run_sweep(
     owns = not isinstance(executor, Executor)
     runner_exec = get_executor(executor, **dict(executor_options or {})) if owns else executor
     counts = {"done": 0, "failed": 0, "diverged": 0}
+    ends: list[tuple[str, str | None]] = []
     batches_run = 0
     with Store(store) as db:
         t0 = time.perf_counter()
@@ -186,9 +191,10 @@ def run_sweep(
                     db.write_records(spec.name, result.records, executor=runner_exec.name)
                     store_seconds += time.perf_counter() - t0
                     batches_run += 1
-                    statuses = [r["status"] for r in result.records]
+                    statuses = [r.status for r in result.records]
                     for status in statuses:
                         counts[status] += 1
+                    ends.extend((r.status, r.error) for r in result.records if r.status != "done")
                     bar.update(
                         done=statuses.count("done"),
                         failed=len(statuses) - statuses.count("done"),
@@ -210,4 +216,5 @@ def run_sweep(
         store_seconds=store_seconds,
         store=str(store),
         executor=runner_exec.name,
+        errors=error_kinds(ends),
     )

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from robustlaw.sweep.plan import Batch
+from robustlaw.sweep.records import TrialRecord
 from robustlaw.sweep.run import Runner, failed_records, run_batch
 
 __all__ = [
@@ -38,7 +39,7 @@ class BatchResult:
     """A finished batch and its records (one per trial, in the batch's order)."""
 
     batch: Batch
-    records: list[dict[str, Any]]
+    records: list[TrialRecord]
 
 
 def available_cores() -> int:
@@ -161,7 +162,7 @@ class LocalExecutor(Executor):
 
 def _ray_task(
     batch: Batch, runners: Mapping[str, Runner], device: str, threads: int
-) -> list[dict[str, Any]]:
+) -> list[TrialRecord]:
     """Body of a Ray task: one batch, torch pinned to the task's CPU share."""
     return run_batch(batch, device=device, threads=threads, runners=runners)
 
