@@ -8,7 +8,11 @@ import typer
 from rich.table import Table
 
 from robustlaw import theory
-from robustlaw.cli._common import bad_input_exits, console, fail, print_json
+from robustlaw.cli._common import bad_input_exits, console, fail, number, print_json
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _format(value: float) -> str:
@@ -21,10 +25,11 @@ def _format(value: float) -> str:
 
 def _print_summary(summary: dict) -> None:
     inputs = summary["inputs"]
+    shown = {key: number(value) for key, value in inputs.items() if _is_number(value)}
     title = (
-        f"The law at n = {inputs['n']}, d = {inputs['d']}, p = {inputs['p']}"
-        f" (ε = {inputs['eps']}, δ = {inputs['delta']}, c = {inputs['c']},"
-        f" W = {inputs['W']:g}, J = {inputs['J']:g}, mixtures = {inputs['mixtures']})"
+        f"The law at n = {shown['n']}, d = {shown['d']}, p = {shown['p']}"
+        f" (ε = {shown['eps']}, δ = {shown['delta']}, c = {shown['c']},"
+        f" W = {shown['W']}, J = {shown['J']}, mixtures = {shown['mixtures']})"
     )
     table = Table(title=title, show_lines=False)
     table.add_column("quantity")
@@ -45,7 +50,7 @@ def _print_summary(summary: dict) -> None:
 
 def _print_preset(report: theory.PresetReport) -> None:
     preset = report.preset
-    table = Table(title=f"{preset.name}: n = {preset.n}, d = {preset.d}")
+    table = Table(title=f"{preset.name}: n = {number(preset.n)}, d = {number(preset.d)}")
     table.add_column("parameter count")
     table.add_column("value", justify="right")
     table.add_row("classical: p ≈ n", f"{report.classical_params:.3g}")

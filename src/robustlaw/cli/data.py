@@ -11,7 +11,15 @@ import typer
 from rich.table import Table
 
 from robustlaw import theory
-from robustlaw.cli._common import bad_input_exits, console, fail, print_json
+from robustlaw._names import unknown_name
+from robustlaw.cli._common import (
+    FILE_WORDS,
+    bad_input_exits,
+    console,
+    fail,
+    label_option,
+    print_json,
+)
 
 data_app = typer.Typer(
     name="data",
@@ -61,12 +69,17 @@ def _load(
     rescale: bool,
     no_labels: bool,
     raw: bool,
+    label_column: str | None,
 ) -> tuple[Any, list[str]]:
     import robustlaw.data as rd
-    from robustlaw.data.real import FILE_SUFFIXES
+    from robustlaw.data.real import FILE_SUFFIXES, LABEL_NAMES
 
     notes: list[str] = []
     if source in rd.DISTRIBUTIONS:
+        if label_column is not None:
+            fail("--label-column applies to files, not to distributions")
+        if labels != "none" and labels not in rd.LABEL_MODELS:
+            fail(f"--labels: {unknown_name(labels, [*rd.LABEL_MODELS, 'none'], 'label model')}")
         label_model = None if (labels == "none" or no_labels) else labels
         return (
             rd.sample(
@@ -81,11 +94,12 @@ def _load(
             ),
             notes,
         )
-    if source not in rd.BUILTIN_DATASETS and Path(source).suffix.lower() not in FILE_SUFFIXES:
+    path = Path(source)
+    if source not in rd.BUILTIN_DATASETS and not path.exists() and not path.suffix:
+        known = [*rd.DISTRIBUTIONS, *rd.BUILTIN_DATASETS]
         fail(
-            f"unknown distribution or file type {source!r}: distributions are "
-            f"{', '.join(sorted(rd.DISTRIBUTIONS))}; data sets {', '.join(rd.BUILTIN_DATASETS)}; "
-            f"files {', '.join(FILE_SUFFIXES)}"
+            f"{unknown_name(source, known, 'distribution or file type')}; "
+            f"or a file: {', '.join(FILE_SUFFIXES)}"
         )
     if n is not None or d is not None or params or label_params:
         fail("--n, --d, --param and --label-param apply to distributions, not to data sets")
@@ -104,7 +118,19 @@ def _load(
         flip_prob=flip_prob,
         seed=seed,
         dtype="float64",
+        **label_option(source, label_column),
     )
+    read = sample.meta.params
+    if read.get("header") is False:
+        notes.append(
+            "the CSV has no header row (its first line is numbers): columns are numbered "
+            "from 0; give --label-column N for labels"
+        )
+    if want_labels and sample.y is None and source not in rd.BUILTIN_DATASETS:
+        notes.append(
+            f"no labels: no column or array named {', '.join(LABEL_NAMES)}; "
+            "give --label-column NAME"
+        )
     return sample, notes
 
 
@@ -260,13 +286,28 @@ def info(
     rescale: bool = typer.Option(False, "--rescale", help="Map labels onto [-1, 1]."),
     no_labels: bool = typer.Option(False, "--no-labels", help="Ignore labels."),
     raw: bool = typer.Option(False, "--raw", help="Data sets: skip centering and scaling."),
+    label_column: str | None = typer.Option(
+        None,
+        "--label-column",
+        help="Files: the label column (or .npz array); default: the one named y, label, "
+        "labels, target or class.",
+    ),
     confidence: float = typer.Option(0.95, "--confidence", help="Level of the probe."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """n, dimensions, separation, isoperimetry and the parameter counts the law asks for."""
     import robustlaw.data as rd
 
-    with bad_input_exits():
+    for flag, value, low, high in (
+        ("--flip-prob", flip_prob, 0.0, 0.5),
+        ("--confidence", confidence, 0.0, 1.0),
+    ):
+        if not low <= value <= high or (flag == "--confidence" and value in (low, high)):
+            fail(f"{flag} must lie in [{low:g}, {high:g}], got {value!r}")
+    for flag, count in (("--n", n), ("--d", d)):
+        if count is not None and count < 1:
+            fail(f"{flag} must be a positive integer, got {count}")
+    with bad_input_exits(FILE_WORDS):
         params = _parse_pairs(param, "--param")
         label_params = _parse_pairs(label_param, "--label-param")
         sample, notes = _load(
@@ -283,6 +324,7 @@ def info(
             rescale,
             no_labels,
             raw,
+            label_column,
         )
         X, y, meta = sample
         n_points = meta.n

@@ -7,9 +7,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from robustlaw.cli._common import bad_input_exits, console, fail, print_json
+from robustlaw.cli._common import (
+    AllowFailures,
+    bad_input_exits,
+    check_executor,
+    console,
+    error_console,
+    exit_on_failures,
+    fail,
+    print_json,
+    unknown_name,
+)
 
 OutDir = Annotated[
     Path,
@@ -28,8 +39,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSO
 
 
 def _executor_options(executor: str, address: str | None) -> dict[str, Any]:
-    if executor not in ("local", "ray"):
-        fail(f"--executor must be 'local' or 'ray', got {executor!r}")
+    check_executor(executor)
     if executor == "local":
         if address is not None:
             fail("--address applies to --executor ray")
@@ -122,13 +132,17 @@ def _run(
     device: str | None,
     progress: bool | None,
     as_json: bool,
+    allow_failures: bool,
 ) -> None:
     from robustlaw.experiments import run_experiment
 
     options = _executor_options(executor, address)
-    say = (lambda message: None) if as_json else (
-        lambda message: console.print(f"[dim]{message}[/]", highlight=False)
-    )  # fmt: skip
+    # with --json, stdout carries the JSON only: the steps go to stderr
+    steps = error_console if as_json else console
+
+    def say(message: str) -> None:
+        steps.print(f"[dim]{escape(message)}[/]", highlight=False)
+
     with bad_input_exits():
         result = run_experiment(
             name,
@@ -154,9 +168,10 @@ def _run(
                 "verdicts": [_verdict_json(v) for v in result.verdicts],
             }
         )
+        exit_on_failures([summary], allow_failures)
         return
     console.print(
-        f"{summary.total} trials: {summary.done} run now, {summary.skipped} already in the "
+        f"{summary.total} trials: {summary.done} done now, {summary.skipped} already in the "
         f"store, {summary.failed} failed, {summary.diverged} diverged ({summary.seconds:.0f} s)",
         highlight=False,
     )
@@ -176,6 +191,7 @@ def _run(
         console.print(floor_line, highlight=False, soft_wrap=True)
     if result.report is not None:
         console.print(f"report: {result.report}", highlight=False)
+    exit_on_failures([summary], allow_failures)
 
 
 def _floor_line(result: Any) -> str | None:
@@ -212,6 +228,7 @@ def demo(
     address: Address = None,
     device: Device = None,
     progress: Progress = None,
+    allow_failures: AllowFailures = False,
     as_json: AsJson = False,
     scale: Annotated[str, typer.Option(hidden=True, help="default or tiny (smoke test).")] = (
         "default"
@@ -223,9 +240,10 @@ def demo(
     sphere for widths k from below n/d to above n and several seeds, brackets each network's
     Lipschitz constant on the sphere between certified bounds, fits Lip against n/k on log-log
     axes, prints the slope with its bootstrap CI next to the conjecture's 1/2, and writes an
-    HTML report. Rerunning resumes: finished trials are read from the store.
+    HTML report. Rerunning resumes: finished trials are read from the store. Exits 1 after
+    a summary when a trial failed or diverged (--allow-failures: 0).
     """
-    _run("demo", scale, out, executor, address, device, progress, as_json)
+    _run("demo", scale, out, executor, address, device, progress, as_json, allow_failures)
 
 
 def reproduce(
@@ -240,6 +258,7 @@ def reproduce(
     address: Address = None,
     device: Device = None,
     progress: Progress = None,
+    allow_failures: AllowFailures = False,
     as_json: AsJson = False,
     list_: Annotated[bool, typer.Option("--list", help="List the experiments and exit.")] = False,
     print_spec: Annotated[
@@ -253,6 +272,7 @@ def reproduce(
 
     Experiments: two-layer-law, universal-law, rf-ntk, real-data, constructions. Results go to
     OUT/results.db (rerunning skips finished trials) and OUT/<spec>-report/report.html.
+    Exits 1 after a summary when a trial failed or diverged (--allow-failures: 0).
     """
     from robustlaw.experiments import CATALOG, spec_text
 
@@ -272,12 +292,16 @@ def reproduce(
             table.add_row(row["name"], ", ".join(row["scales"]), row["description"])
         console.print(table)
         return
+    names = [key for key in CATALOG if key != "demo"]
     if name is None:
-        fail(f"NAME is required: one of {sorted(k for k in CATALOG if k != 'demo')}")
+        fail(f"NAME is required: one of {', '.join(names)}")
     if name == "demo":
         fail("the demo runs with `robustlaw demo`")
-    with bad_input_exits():
-        if print_spec:
-            typer.echo(spec_text(name, scale), nl=False)
-            return
-    _run(name, scale, out, executor, address, device, progress, as_json)
+    if name not in names:
+        fail(unknown_name(name, names, "experiment"))
+    if print_spec:
+        with bad_input_exits():
+            text = spec_text(name, scale)
+        typer.echo(text, nl=False)
+        return
+    _run(name, scale, out, executor, address, device, progress, as_json, allow_failures)
