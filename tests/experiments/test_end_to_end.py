@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -60,6 +63,23 @@ def test_demo_resumes_from_the_store_with_the_same_verdicts(demo_run):
     assert set(slopes) >= {"lip_lower", "lip_upper"}
     for quantity, slope in slopes.items():
         assert f"{slope:.2f}" in first.output, quantity
+
+
+def test_demo_json_from_the_console_script_parses(demo_run):
+    """The demo as a user runs it (a subprocess): stdout is the JSON and nothing else."""
+    out, _ = demo_run
+    script = Path(sys.executable).with_name("robustlaw")
+    result = subprocess.run(
+        [str(script), "demo", "--scale", "tiny", "--out", str(out), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    payload = json.loads(result.stdout)
+    assert payload["summary"]["skipped"] == payload["summary"]["total"] > 0
+    assert payload["report"] and Path(payload["report"]).is_file()
 
 
 @pytest.mark.parametrize("name", REPRODUCIBLE)

@@ -10,6 +10,7 @@ norm at the first point (a lower bound). ``model.options`` switch on test behavi
 - ``raise``: the runner raises (every member fails);
 - ``sleep``: seconds to sleep per batch;
 - ``log``: a file to which the hashes of every executed batch are appended;
+- ``log_pid``: the same as ``hash@pid`` lines, naming the process that ran the batch;
 - ``crash_marker``: a file; when absent the runner creates it and kills its own process
   (SIGKILL), so the first attempt of the batch dies;
 - ``crash_always``: the runner always kills its own process.
@@ -52,6 +53,11 @@ def toy_runner(batch, context):
     if opts.get("log"):
         with open(opts["log"], "a", encoding="utf-8") as fh:
             fh.write("".join(f"{h}\n" for h in batch.hashes))
+            fh.flush()
+            os.fsync(fh.fileno())
+    if opts.get("log_pid"):
+        with open(opts["log_pid"], "a", encoding="utf-8") as fh:
+            fh.write("".join(f"{h}@{os.getpid()}\n" for h in batch.hashes))
             fh.flush()
             os.fsync(fh.fileno())
     marker = opts.get("crash_marker")

@@ -94,9 +94,7 @@ def test_status_counts_done_failed_diverged_and_pending(tmp_path):
             "failed": 2,
             "diverged": 1,
             "pending": 4,
-            "failures": [
-                {"trial_hash": h, "error": "worker died"} for h in batches[1].hashes
-            ],
+            "failures": [{"trial_hash": h, "error": "worker died"} for h in batches[1].hashes],
         }
         # finished = done or diverged: failed trials are run again by the next run
         assert store.finished_hashes() == set(batches[0].hashes)
@@ -157,7 +155,7 @@ def test_load_by_spec_and_exports_round_trip(tmp_path):
     )
     with pytest.raises(ValueError, match="export format"):
         sw.export(path, tmp_path / "r.xlsx")
-    with pytest.raises(ValueError, match="unknown spec 'othr'.*did you mean 'other'"):
+    with pytest.raises(ValueError, match=r"unknown spec 'othr'.*did you mean 'other'"):
         sw.export(path, tmp_path / "none.csv", spec_name="othr")
     assert not (tmp_path / "none.csv").exists()
 

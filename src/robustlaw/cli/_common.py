@@ -86,9 +86,13 @@ def error_line(message: str) -> None:
 @contextmanager
 def bad_input_exits(words: Mapping[str, str] | None = None) -> Iterator[None]:
     """Run library code: bad input raised at its boundary (ValueError, TypeError, a missing
-    file) exits 2 with one line, arguments named by ``words`` (the command's flags); what
-    the library prints goes to stderr, while :data:`console` and :func:`print_json` keep
-    writing the command's output to stdout."""
+    file) exits 2 with one line; what the library prints goes to stderr, while
+    :data:`console` and :func:`print_json` keep writing the command's output to stdout.
+
+    ``words`` maps the library's argument names to the command's flags: an ArgumentError
+    is worded with them, and a message that starts with an argument's name ("n must be
+    ...") starts with its flag instead.
+    """
     stdout = sys.stdout
     console.file = stdout
     try:
@@ -97,7 +101,8 @@ def bad_input_exits(words: Mapping[str, str] | None = None) -> Iterator[None]:
     except ArgumentError as exc:
         fail(exc.worded(words))
     except (ValueError, TypeError, OSError) as exc:
-        fail(str(exc))
+        first, space, rest = str(exc).partition(" ")
+        fail(f"{words[first]}{space}{rest}" if words and first in words else str(exc))
     finally:
         console.file = None  # back to whatever sys.stdout is
 

@@ -10,6 +10,23 @@ from rich.table import Table
 from robustlaw import theory
 from robustlaw.cli._common import bad_input_exits, console, fail, number, print_json
 
+#: The flag of each argument of the theory's functions, for their messages.
+_FLAGS = {
+    "n": "--n",
+    "d": "--d",
+    "p": "--p",
+    "k": "--k",
+    "eps": "--eps",
+    "delta": "--delta",
+    "c": "--c",
+    "W": "--W",
+    "J": "--J",
+    "mixtures": "--mixtures",
+    "L": "--target-lip",
+    "target_lipschitz": "--target-lip",
+    "preset": "--preset",
+}
+
 
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
@@ -83,7 +100,7 @@ def bound(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Every bound of the law at (n, d, p): rigorous, heuristic, conjecture, inverse."""
-    with bad_input_exits():
+    with bad_input_exits(_FLAGS):
         if preset is not None:
             report = theory.preset_report(preset, L=target_lip)
             n = report.preset.n if n is None else n

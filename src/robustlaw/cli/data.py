@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -81,6 +82,12 @@ def _load(
         if labels != "none" and labels not in rd.LABEL_MODELS:
             fail(f"--labels: {unknown_name(labels, [*rd.LABEL_MODELS, 'none'], 'label model')}")
         label_model = None if (labels == "none" or no_labels) else labels
+        if label_params and label_model is None:
+            fail("--label-param applies to a label model (not with --labels none, --no-labels)")
+        try:
+            rd.labels.resolve_label_model(label_model, label_params or None)
+        except ValueError as exc:
+            fail(f"--label-param: {exc}")
         return (
             rd.sample(
                 source,
@@ -261,6 +268,28 @@ def _print(report: dict[str, Any]) -> None:
         console.print(f"note: {note}", highlight=False)
 
 
+#: The flags of the library's arguments, for its messages.
+_WORDS = {
+    **FILE_WORDS,
+    "n": "--n",
+    "d": "--d",
+    "seed": "--seed",
+    "confidence": "--confidence",
+    "label_params": "--label-param",
+}
+
+
+def _check_size(n: int, d: int) -> None:
+    """Refuse --n × --d points that would not fit in this machine's memory (float64)."""
+    needed = 8 * n * d
+    memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if needed > memory:
+        fail(
+            f"--n {n} × --d {d} points take {needed / 2**30:.3g} GiB as float64; "
+            f"this machine has {memory / 2**30:.3g} GiB"
+        )
+
+
 @data_app.command("info")
 def info(
     source: str = typer.Argument(
@@ -307,7 +336,8 @@ def info(
     for flag, count in (("--n", n), ("--d", d)):
         if count is not None and count < 1:
             fail(f"{flag} must be a positive integer, got {count}")
-    with bad_input_exits(FILE_WORDS):
+    _check_size(1000 if n is None else n, 20 if d is None else d)
+    with bad_input_exits(_WORDS):
         params = _parse_pairs(param, "--param")
         label_params = _parse_pairs(label_param, "--label-param")
         sample, notes = _load(

@@ -209,7 +209,7 @@ def lipschitz(
     from robustlaw.data import load_dataset
     from robustlaw.lipschitz import Budget, estimate
 
-    with bad_input_exits(FILE_WORDS):
+    with bad_input_exits({**FILE_WORDS, "seed": "--seed", "domain": "--domain"}):
         if not math.isfinite(budget_seconds) or budget_seconds <= 0:
             fail(f"--budget-seconds must be positive, got {budget_seconds}")
         if workers < 1:

@@ -165,6 +165,12 @@ def run_sweep(
     plan_seconds = time.perf_counter() - t0
     owns = not isinstance(executor, Executor)
     runner_exec = get_executor(executor, **dict(executor_options or {})) if owns else executor
+    try:
+        runner_exec.start()  # reach the cluster before the store is written
+    except BaseException:
+        if owns:
+            runner_exec.close()
+        raise
     counts = {"done": 0, "failed": 0, "diverged": 0}
     ends: list[tuple[str, str | None]] = []
     batches_run = 0

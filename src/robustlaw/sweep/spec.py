@@ -951,7 +951,12 @@ def load_spec(path: str | Path) -> Spec:
     if not path.is_file():
         raise FileNotFoundError(f"spec file not found: {path}")
     suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            [("", f"not UTF-8 text: {exc.reason} at byte {exc.start}")], str(path)
+        ) from None
     try:
         if suffix == ".toml":
             raw = tomllib.loads(text)

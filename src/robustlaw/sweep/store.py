@@ -142,7 +142,8 @@ class Store:
                 raise ValueError(f"{self.path} is not a results store (no trials table)")
             if create:
                 self._conn.execute("PRAGMA journal_mode = WAL")
-            self._create_schema()
+            if self._outdated():
+                self._create_schema()
             self._conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.DatabaseError as exc:
             self._conn.close()
@@ -156,6 +157,13 @@ class Store:
     def _tables(self) -> set[str]:
         rows = self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         return {row[0] for row in rows}
+
+    def _outdated(self) -> bool:
+        """Whether the file lacks the current layout (new, earlier, or missing columns);
+        an up-to-date store is opened without a write."""
+        if "trials" not in self._tables() or self._schema_version(self._conn) != _SCHEMA_VERSION:
+            return True
+        return not {*COLUMNS, *BLOB_COLUMNS} <= self._columns(self._conn)
 
     def _schema_version(self, conn: sqlite3.Connection) -> int:
         if "meta" not in self._tables():
@@ -451,6 +459,8 @@ class Store:
     ) -> Path:
         """Write the trials to Parquet or CSV (format from ``fmt`` or the file suffix)."""
         path = Path(path)
+        if path.is_dir():
+            raise ValueError(f"{path} is a directory: give a file (.parquet or .csv)")
         fmt = (fmt or path.suffix.lstrip(".")).lower()
         if fmt not in ("parquet", "csv"):
             raise ValueError(f"export format must be 'parquet' or 'csv', got {fmt!r}")
