@@ -350,6 +350,8 @@ def spec_runs(draw) -> list:
                 lambda part: part or ["--store", "{out}/r.db"]
             ),
             flag("--executor", names(["local"])),
+            # a cluster nobody runs (a local Ray would take seconds to start per case)
+            rarely(st.just(["--executor", "ray", "--address", "127.0.0.1:1"])),
             flag(
                 "--threads", mostly(st.sampled_from(["1", "2"]), st.sampled_from(["0", "-2", "x"]))
             ),

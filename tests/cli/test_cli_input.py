@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import sqlite3
 
 import numpy as np
@@ -84,6 +85,48 @@ def test_executor_names_are_checked_against_their_registry(tmp_path, write_spec)
     assert not store.exists() and not (tmp_path / "demo").exists()
 
 
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_cluster_address_nobody_answers_is_one_line(tmp_path, write_spec):
+    """Ray waits minutes for a cluster that is not there; the CLI refuses at once."""
+    store, out = tmp_path / "r.db", tmp_path / "rep"
+    address = f"127.0.0.1:{_closed_port()}"
+    args = ["--executor", "ray", "--address", address]
+    one_error_line(invoke("sweep", "run", write_spec(), "--store", store, *args),
+                   f"--address {address}: no Ray cluster answers there")  # fmt: skip
+    one_error_line(invoke("reproduce", "rf-ntk", "--out", out, *args), "no Ray cluster")
+    for bad in ("localhost", "host:port", "1.2.3.4:0", "ray://:80"):
+        one_error_line(invoke("sweep", "run", write_spec(), "--store", store, "--executor",
+                              "ray", "--address", bad), "--address: expected")  # fmt: skip
+    assert not store.exists() and not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["demo", "--device", "tpu"], ["--device must be", "'tpu'"]),
+        (["reproduce", "rf-ntk", "--device", "cuda:x"], ["--device must be"]),
+        (["reproduce", "rf-ntk", "--scale", "hug"], ["--scale of 'rf-ntk'"]),
+        (["bound", "--n", "-5", "--d", "3", "--p", "4"], ["--n must be a positive integer"]),
+        (["data", "info", "sphere", "--seed", "-3"], ["--seed must lie in"]),
+        (["data", "info", "sphere", "--labels", "none", "--label-param", "noise=0.1"],
+         ["--label-param applies to a label model"]),
+        (["data", "info", "sphere", "--label-param", "nosie=0.1"], ["--label-param: bad"]),
+        (["data", "info", "gaussian", "--n", str(10**12), "--d", "300"],
+         ["--n 1000000000000 × --d 300 points take", "GiB"]),
+    ],
+)  # fmt: skip
+def test_bad_values_are_named_by_their_flag_before_anything_is_written(tmp_path, args, fragments):
+    if args[0] in ("demo", "reproduce"):
+        args = [*args, "--out", tmp_path / "out"]
+    line = one_error_line(invoke(*args), *fragments)
+    assert "Traceback" not in line and not (tmp_path / "out").exists()
+
+
 def test_lipschitz_names_are_checked_with_a_did_you_mean(models):
     result = invoke("lipschitz", models["two_layer"], "--domain", "shpere")
     one_error_line(result, "--domain: unknown 'shpere'", "did you mean 'sphere'")
@@ -157,9 +200,12 @@ def test_export_of_an_unknown_spec_is_exit_2_and_writes_nothing(tmp_path, write_
     store = tmp_path / "r.db"
     assert invoke("sweep", "run", write_spec(), "--store", store).exit_code == 0
     out = tmp_path / "out.csv"
+    stamp = store.stat().st_mtime_ns, store.read_bytes()
     result = invoke("sweep", "export", "--store", store, "-o", out, "--spec", "fsat")
     one_error_line(result, "unknown spec 'fsat'", "did you mean 'fast'")
-    assert not out.exists()
+    one_error_line(invoke("sweep", "export", "--store", store, "-o", tmp_path), "is a directory")
+    assert invoke("sweep", "status", "--store", store).exit_code == 0
+    assert not out.exists() and (store.stat().st_mtime_ns, store.read_bytes()) == stamp
     result = invoke("sweep", "export", "--store", store, "-o", out, "--spec", "fast", "--json")
     assert json.loads(result.stdout) == {"path": str(out), "trials": 4}
 
@@ -414,3 +460,13 @@ def test_spec_files_read_with_a_label_column(tmp_path, points):
     bad.write_text(yaml.safe_dump(chosen))
     assert invoke("sweep", "run", bad, "--store", tmp_path / "b.db").exit_code == 0
     assert set(load(tmp_path / "b.db")["d"]) == {4}
+
+
+def test_a_spec_that_is_not_text_is_one_line(tmp_path):
+    path = tmp_path / "binary.toml"
+    path.write_bytes(bytes(range(256)))
+    one_error_line(
+        invoke("sweep", "run", path, "--store", tmp_path / "r.db"),
+        f"invalid spec {path}: not UTF-8 text",
+    )
+    assert not (tmp_path / "r.db").exists()

@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import os
+import socket
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, redirect_stdout
@@ -160,6 +161,25 @@ def check_executor(executor: str) -> None:
 
     if executor not in EXECUTORS:
         fail(f"--executor: {unknown_name(executor, EXECUTORS)}")
+
+
+#: Seconds ``--address`` gets to accept a connection before the run is refused.
+ADDRESS_SECONDS = 5.0
+
+
+def check_ray_address(address: str | None) -> None:
+    """``--address`` is ``auto`` or ``[ray://]HOST:PORT`` at which something accepts a TCP
+    connection (one line and exit 2 otherwise): Ray itself waits minutes for a cluster that
+    is not there."""
+    if address is None or address == "auto":
+        return
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        fail(f"--address: expected 'auto', HOST:PORT or ray://HOST:PORT, got {address!r}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), ADDRESS_SECONDS).close()
+    except OSError as exc:
+        fail(f"--address {address}: no Ray cluster answers there ({exc.strerror or exc})")
 
 
 def exit_on_failures(summaries: list, allow_failures: bool) -> None:

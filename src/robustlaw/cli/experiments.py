@@ -14,6 +14,7 @@ from robustlaw.cli._common import (
     AllowFailures,
     bad_input_exits,
     check_executor,
+    check_ray_address,
     console,
     error_console,
     exit_on_failures,
@@ -38,12 +39,17 @@ Progress = Annotated[
 AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
+#: The flags of :func:`robustlaw.experiments.run_experiment`'s arguments, for its messages.
+_FLAGS = {"device": "--device", "scale": "--scale"}
+
+
 def _executor_options(executor: str, address: str | None) -> dict[str, Any]:
     check_executor(executor)
     if executor == "local":
         if address is not None:
             fail("--address applies to --executor ray")
         return {}
+    check_ray_address(address)
     return {"address": address}
 
 
@@ -143,7 +149,7 @@ def _run(
     def say(message: str) -> None:
         steps.print(f"[dim]{escape(message)}[/]", highlight=False)
 
-    with bad_input_exits():
+    with bad_input_exits(_FLAGS):
         result = run_experiment(
             name,
             scale,
@@ -300,7 +306,7 @@ def reproduce(
     if name not in names:
         fail(unknown_name(name, names, "experiment"))
     if print_spec:
-        with bad_input_exits():
+        with bad_input_exits(_FLAGS):
             text = spec_text(name, scale)
         typer.echo(text, nl=False)
         return

@@ -13,6 +13,7 @@ from robustlaw.cli._common import (
     AllowFailures,
     bad_input_exits,
     check_executor,
+    check_ray_address,
     console,
     exit_on_failures,
     fail,
@@ -72,7 +73,7 @@ def run(
     from robustlaw.sweep import load_spec, plan_sweep, run_sweep
 
     store = store or _default_store()
-    with bad_input_exits():
+    with bad_input_exits({"device": "--device"}):
         loaded = [load_spec(path) for path in specs]  # validate all before running any
         check_executor(executor)
         if executor == "local":
@@ -80,6 +81,7 @@ def run(
                 fail("--address, --num-cpus and --object-store-mb apply to --executor ray")
             options = {"threads": threads}
         else:
+            check_ray_address(address)
             options = {
                 "address": address,
                 "num_cpus": num_cpus,
