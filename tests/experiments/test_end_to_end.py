@@ -132,12 +132,12 @@ def test_print_spec_is_the_spec_that_runs():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("reproduce", "three-layer-law"), "experiment must be one of"),
-        (("reproduce", "rf-ntk", "--scale", "huge"), "scale of 'rf-ntk' must be one of"),
+        (("reproduce", "three-layer-law"), "unknown experiment 'three-layer-law' (known: "),
+        (("reproduce", "rf-ntk", "--scale", "huge"), "--scale of 'rf-ntk' must be one of"),
         (("reproduce",), "NAME is required"),
-        (("reproduce", "rf-ntk", "--executor", "dask"), "--executor must be 'local' or 'ray'"),
+        (("reproduce", "rf-ntk", "--executor", "dask"), "--executor: unknown 'dask' (known: local"),
         (("demo", "--address", "10.0.0.1:6379"), "--address applies to --executor ray"),
-        (("demo", "--device", "tpu"), "device must be"),
+        (("demo", "--device", "tpu"), "--device must be"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, message, tmp_path):

@@ -448,7 +448,7 @@ class Store:
         )
         names = self.spec_names() if spec_name is None else [spec_name]
         frame.attrs["specs"] = [s for s in map(self.spec_source, names) if s is not None]
-        paths = dict(self._conn.execute("SELECT spec_name, path FROM specs").fetchall())
+        paths = dict(self._conn.execute("SELECT spec_name, path FROM specs ORDER BY version"))
         frame.attrs["spec_paths"] = {n: paths[n] for n in names if paths.get(n)}
         frame.attrs["meta"] = {
             "store": str(self.path),
