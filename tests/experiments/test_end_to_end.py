@@ -63,8 +63,8 @@ def test_demo_resumes_from_the_store_with_the_same_verdicts(demo_run):
     assert second["summary"]["skipped"] == second["summary"]["total"] > 0
     slopes = {v["quantity"]: v["slope"] for v in second["headline"]}
     assert set(slopes) >= {"lip_lower", "lip_upper"}
-    for quantity, slope in slopes.items():
-        assert f"{slope:.2f}" in first.output, quantity
+    for quantity, slope in slopes.items():  # no fit (too few proven values): printed as —
+        assert ("—" if slope is None else f"{slope:.2f}") in first.output, quantity
     labels = {"floor-dominated", "search-limited", "certificate-limited", "in the law's regime"}
     for verdict in second["headline"]:
         short = verdict["regime"].replace("in the law's regime", "law's regime")
@@ -97,7 +97,9 @@ def test_demo_json_from_the_console_script_parses(demo_run):
     assert payload["report"] and Path(payload["report"]).is_file()
 
 
-@pytest.mark.parametrize("name", REPRODUCIBLE)
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.xdist_group(f"reproduce-{n}")) for n in REPRODUCIBLE]
+)
 def test_reproduce_runs_each_experiment_at_tiny_scale(name, tmp_path):
     result = invoke("reproduce", name, "--scale", "tiny", "--out", str(tmp_path), "--json")
     assert result.exit_code == 0, result.output

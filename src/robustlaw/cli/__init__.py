@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from robustlaw import __version__
+from robustlaw._version import __version__
 from robustlaw.cli._common import OneLineErrors, separate_stdout
 from robustlaw.cli.bound import bound
 from robustlaw.cli.data import data_app

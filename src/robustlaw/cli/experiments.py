@@ -14,6 +14,8 @@ from rich.table import Table
 
 from robustlaw.cli._common import (
     AllowFailures,
+    DryRun,
+    Workers,
     bad_input_exits,
     check_executor,
     check_ray_address,
@@ -21,7 +23,9 @@ from robustlaw.cli._common import (
     error_console,
     exit_on_failures,
     fail,
+    parse_workers,
     print_json,
+    print_sizes,
     unknown_name,
 )
 
@@ -45,12 +49,15 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSO
 _FLAGS = {"device": "--device", "scale": "--scale"}
 
 
-def _executor_options(executor: str, address: str | None) -> dict[str, Any]:
+def _executor_options(executor: str, address: str | None, workers: str | None) -> dict[str, Any]:
     check_executor(executor)
+    count = parse_workers(workers)
     if executor == "local":
         if address is not None:
             fail("--address applies to --executor ray")
-        return {}
+        return {} if count is None else {"workers": count}
+    if workers is not None:
+        fail("--workers applies to --executor local (Ray sizes its own workers)")
     check_ray_address(address)
     return {"address": address}
 
@@ -183,10 +190,24 @@ def _run(
     progress: bool | None,
     as_json: bool,
     allow_failures: bool,
+    workers: str | None = None,
+    dry_run: bool = False,
 ) -> None:
-    from robustlaw.experiments import run_experiment
+    from robustlaw.experiments import experiment_spec, run_experiment
 
-    options = _executor_options(executor, address)
+    options = _executor_options(executor, address, workers)
+    if dry_run:
+        from robustlaw.sweep import size
+
+        with bad_input_exits(_FLAGS):
+            estimate = size(
+                experiment_spec(name, scale),
+                out / "results.db",
+                workers=options.get("workers"),
+                device=device,
+            )
+        print_sizes([estimate], as_json)
+        return
     # with --json, stdout carries the JSON only: the steps go to stderr
     steps = error_console if as_json else console
 
@@ -276,9 +297,11 @@ def demo(
     out: OutDir = Path("robustlaw-results"),
     executor: Executor = "local",
     address: Address = None,
+    workers: Workers = None,
     device: Device = None,
     progress: Progress = None,
     allow_failures: AllowFailures = False,
+    dry_run: DryRun = False,
     as_json: AsJson = False,
     scale: Annotated[str, typer.Option(hidden=True, help="default or tiny (smoke test).")] = (
         "default"
@@ -293,7 +316,10 @@ def demo(
     HTML report. Rerunning resumes: finished trials are read from the store. Exits 1 after
     a summary when a trial failed or diverged (--allow-failures: 0).
     """
-    _run("demo", scale, out, executor, address, device, progress, as_json, allow_failures)
+    _run(
+        "demo", scale, out, executor, address, device, progress, as_json, allow_failures,
+        workers, dry_run,
+    )  # fmt: skip
 
 
 def reproduce(
@@ -306,9 +332,11 @@ def reproduce(
     out: OutDir = Path("robustlaw-results"),
     executor: Executor = "local",
     address: Address = None,
+    workers: Workers = None,
     device: Device = None,
     progress: Progress = None,
     allow_failures: AllowFailures = False,
+    dry_run: DryRun = False,
     as_json: AsJson = False,
     list_: Annotated[bool, typer.Option("--list", help="List the experiments and exit.")] = False,
     print_spec: Annotated[
@@ -354,4 +382,7 @@ def reproduce(
             text = spec_text(name, scale)
         typer.echo(text, nl=False)
         return
-    _run(name, scale, out, executor, address, device, progress, as_json, allow_failures)
+    _run(
+        name, scale, out, executor, address, device, progress, as_json, allow_failures,
+        workers, dry_run,
+    )  # fmt: skip

@@ -11,13 +11,17 @@ from rich.table import Table
 
 from robustlaw.cli._common import (
     AllowFailures,
+    DryRun,
+    Workers,
     bad_input_exits,
     check_executor,
     check_ray_address,
     console,
     exit_on_failures,
     fail,
+    parse_workers,
     print_json,
+    print_sizes,
 )
 
 app = typer.Typer(
@@ -53,12 +57,13 @@ def run(
     object_store_mb: Annotated[
         int | None, typer.Option(help="Object store of a local Ray, in MB.")
     ] = None,
+    workers: Workers = None,
     threads: Annotated[
-        int | None, typer.Option(help="Torch threads of the local executor.")
+        int | None, typer.Option(help="Torch threads per local process (default 1).")
     ] = None,
     device: Annotated[str | None, typer.Option(help="Torch device (default: the spec's).")] = None,
     max_members: Annotated[int | None, typer.Option(help="Split larger batches.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; run nothing.")] = False,
+    dry_run: DryRun = False,
     progress: Annotated[
         bool | None,
         typer.Option("--progress/--no-progress", help="Progress bar (default: on a terminal)."),
@@ -70,17 +75,20 @@ def run(
 
     Exits 1 after a summary when a trial failed or diverged (--allow-failures: 0).
     """
-    from robustlaw.sweep import load_spec, plan_sweep, run_sweep
+    from robustlaw.sweep import load_spec, run_sweep, size
 
     store = store or _default_store()
     with bad_input_exits({"device": "--device"}):
         loaded = [load_spec(path) for path in specs]  # validate all before running any
         check_executor(executor)
+        count = parse_workers(workers)
         if executor == "local":
             if address is not None or num_cpus is not None or object_store_mb is not None:
                 fail("--address, --num-cpus and --object-store-mb apply to --executor ray")
             options = {"threads": threads}
         else:
+            if workers is not None:
+                fail("--workers applies to --executor local (Ray sizes its own workers)")
             check_ray_address(address)
             options = {
                 "address": address,
@@ -92,22 +100,11 @@ def run(
                 else object_store_mb * 1024 * 1024,
             }
         if dry_run:
-            plans = [(spec, plan_sweep(spec, store, max_members)) for spec in loaded]
-            rows = [
-                {
-                    "spec_name": spec.name,
-                    "trials": len(p.trials),
-                    "finished": p.skipped,
-                    "pending": len(p.pending),
-                    "batches": len(p.batches),
-                    "largest_batch": max((len(b) for b in p.batches), default=0),
-                }
-                for spec, p in plans
+            sizes = [
+                size(spec, store, workers=count, max_members=max_members, device=device)
+                for spec in loaded
             ]
-            if as_json:
-                print_json(rows)
-            else:
-                _table("plan (nothing run)", rows)
+            print_sizes(sizes, as_json)
             return
         summaries = [
             run_sweep(
@@ -118,6 +115,7 @@ def run(
                 device=device,
                 max_members=max_members,
                 progress=progress,
+                workers=count,
             )
             for spec in loaded
         ]
