@@ -500,20 +500,27 @@ class _FacetLP:
         return res.x[:d]
 
 
-def _facets(G: np.ndarray, h: np.ndarray, cap: float) -> list[tuple[int, np.ndarray]]:
-    """(row, a point of its facet's relative interior) for every facet of {G x <= h}.
+def _facets(G: np.ndarray, h: np.ndarray, cap: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(outward normal, a point of its relative interior) for every facet of {G x <= h}.
 
     In the plane each facet is an interval of its line, found for all rows at once
     (the other rows cut the line p_i + tau t_i to [max lower, min upper]); in higher
     dimensions one LP per row (:class:`_FacetLP`).
     """
+    # rows on one hyperplane with one side (units that switch together) count once
+    _, first = np.unique(np.round(np.c_[G, h / (1.0 + cap)], 9), axis=0, return_index=True)
+    first = np.sort(first)
+    G, h = G[first], h[first]
     live = np.abs(G).sum(axis=1) > 0
     if G.shape[1] != 2:
         lp = _FacetLP(G, h, cap)
-        out = [(int(i), lp.point(int(i))) for i in np.flatnonzero(live)]
-        return [(i, p) for i, p in out if p is not None]
-    idx = np.flatnonzero(live)
-    P = G[idx] * h[idx, None]  # foot points on the lines (unit rows)
+        pts = [(int(i), lp.point(int(i))) for i in np.flatnonzero(live)]
+        return [(G[i], p) for i, p in pts if p is not None]
+    if (h[~live] < 0).any():  # a constant unit on the wrong side: an empty region
+        return []
+    G, h = G[live], h[live]
+    idx = np.arange(len(h))
+    P = G * h[:, None]  # foot points on the lines (unit rows)
     T = np.c_[-G[idx, 1], G[idx, 0]]  # directions along the lines
     rate = T @ G.T  # (m, N): d(G_k x) / d tau
     slack = h[None, :] - P @ G.T  # (m, N): h_k - G_k p_i
@@ -529,14 +536,12 @@ def _facets(G: np.ndarray, h: np.ndarray, cap: float) -> list[tuple[int, np.ndar
     hi, lo = upper.min(axis=1), lower.max(axis=1)
     out = []
     for r in np.flatnonzero(parallel_ok.all(axis=1) & (hi - lo > 1e-9 * cap)):
-        tau = (
-            0.5 * (lo[r] + hi[r])
-            if np.isfinite(lo[r] + hi[r])
-            else (
-                lo[r] + cap if np.isfinite(lo[r]) else (hi[r] - cap if np.isfinite(hi[r]) else 0.0)
-            )
-        )
-        out.append((int(idx[r]), P[r] + tau * T[r]))
+        a, b = lo[r], hi[r]
+        if np.isfinite(a) and np.isfinite(b):
+            tau = 0.5 * (a + b)
+        else:  # a ray or a whole line: a point a cap inside its finite end
+            tau = a + cap if np.isfinite(a) else (b - cap if np.isfinite(b) else 0.0)
+        out.append((G[idx[r]], P[r] + tau * T[r]))
     return out
 
 
@@ -549,10 +554,16 @@ def enumerate_regions(
     is crossed at its centre, a small step along the outward normal; the pattern there is
     the neighbour's, however many units switch on that facet. The regions of a
     continuous piecewise-linear partition of R^d, joined through facets, are connected,
-    so the walk visits them all; ``value`` is then max ||g|| = Lip(f) on R^d (over every
+    so the walk visits them all from the region of ``x0`` (moved off kinks at random);
+    ``value`` is then max ||g|| = Lip(f) on R^d (over every
     region seen, with a witness ``x`` at the best one that has an interior point).
     """
     deadline = None if seconds is None else time.perf_counter() + seconds
+    rng = np.random.default_rng(0)
+    for _ in range(100):  # the walk starts inside a region, not on a kink
+        if net.interior(x0):
+            break
+        x0 = x0 + scale * rng.standard_normal(net.d)
     start_s = net.pattern(x0)
     seen = {start_s.tobytes()}
     queue = [(start_s, x0)]
@@ -567,8 +578,8 @@ def enumerate_regions(
         if val > best_w and net.interior(x) and (net.pattern(x) == s).all():
             best_w, best_x = val, x
         G, h = reg.sides()
-        for i, p in _facets(G, h, scale):
-            y = p + 1e-6 * (scale + np.linalg.norm(p)) * G[i]
+        for normal, p in _facets(G, h, scale):
+            y = p + 1e-6 * (scale + np.linalg.norm(p)) * normal
             s_new = net.pattern(y)
             if (key := s_new.tobytes()) in seen:
                 continue
