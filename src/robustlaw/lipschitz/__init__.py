@@ -7,11 +7,13 @@ per member into a :class:`LipschitzReport`.
 Registered methods (``robustlaw.lipschitz.METHODS``):
 
 - lower bounds with witnesses: ``grad_data``, ``grad_random``, ``grad_convex``,
-  ``pairs``, ``ascent`` (any stack), ``region_search`` (two-layer relu / leaky relu);
+  ``pairs``, ``ascent`` (any stack), ``region_search`` (two-layer relu / leaky relu),
+  ``deep_region_search`` (deep relu / leaky relu);
 - certified upper bounds: ``spectral``, ``path_norm``, ``averaged`` (any stack),
   ``spectral_balanced``, ``averaged_balanced``, ``pattern_enum``, ``pattern_sdp``
-  (two-layer), ``lipsdp`` (two-layer and deep);
-- ``exact``: branch and bound over activation patterns (two-layer relu / leaky relu).
+  (two-layer), ``lipsdp`` (two-layer and deep), ``lipsdp_schur`` (deep, no cvxpy);
+- ``exact``: branch and bound over activation patterns (two-layer relu / leaky relu);
+  ``deep_exact``: every region of a deep relu / leaky-relu stack (small d, R^d).
 
 The two-layer methods stand on the piecewise-linear engine (:mod:`robustlaw._pl`); its
 settings (:class:`ExactSettings`, :class:`RegionSearchSettings`, :class:`CutSettings`)
@@ -20,6 +22,7 @@ keeps on any registered method.
 """
 
 from robustlaw._pl import CutSettings, ExactSettings, RegionSearchSettings
+from robustlaw.lipschitz import deep as deep  # registers the deep piecewise-linear methods
 from robustlaw.lipschitz import exact as exact  # registers "exact"
 from robustlaw.lipschitz import lipsdp as lipsdp  # registers "lipsdp"
 from robustlaw.lipschitz import lower as lower  # registers the sampling and ascent bounds

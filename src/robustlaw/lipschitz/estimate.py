@@ -47,7 +47,15 @@ log = logging.getLogger(__name__)
 
 #: The default lower-bound methods, in the order they run (later ones start from the
 #: witnesses of earlier ones).
-DEFAULT_LOWER = ("grad_data", "grad_random", "grad_convex", "pairs", "ascent", "region_search")
+DEFAULT_LOWER = (
+    "grad_data",
+    "grad_random",
+    "grad_convex",
+    "pairs",
+    "ascent",
+    "region_search",
+    "deep_region_search",
+)
 #: The default certified upper bounds (``lipsdp`` only when cheap, see :func:`estimate`).
 DEFAULT_UPPER = (
     "spectral",
@@ -57,10 +65,11 @@ DEFAULT_UPPER = (
     "averaged_balanced",
     "pattern_enum",
     "pattern_sdp",
+    "lipsdp_schur",
     "lipsdp",
 )
 #: Method groups accepted by :func:`estimate`.
-GROUPS = {"lower": DEFAULT_LOWER, "upper": DEFAULT_UPPER, "exact": ("exact",)}
+GROUPS = {"lower": DEFAULT_LOWER, "upper": DEFAULT_UPPER, "exact": ("exact", "deep_exact")}
 
 #: In the "upper" group, LipSDP (cvxpy) runs on deep stacks with at most this many
 #: hidden units; on two-layer networks ``pattern_sdp`` reaches LipSDP's value faster.
