@@ -238,3 +238,11 @@ def test_bad_input_names_the_argument(name, call):
 
 def test_integral_floats_are_accepted_exactly():
     assert theory.universal_lower_bound(6e4, 784, 2e5).p == 200_000
+
+
+def test_counts_past_what_float64_holds_are_refused():
+    with pytest.raises(ValueError, match="k must be at most 1e300"):
+        theory.law_summary(n=1, d=1, k=10**308)
+    with pytest.raises(ValueError, match="gives more than 1e300 parameters"):
+        theory.law_summary(n=5, d=10**200, k=10**200)
+    assert theory.law_summary(n=1, d=1, k=10**299)["rows"]  # the largest counts still compute

@@ -76,6 +76,11 @@ NET_CONSTANT: float = 60.0
 # --------------------------------------------------------------------------- validation
 
 
+#: Counts above this are refused: every formula computes in float64 (largest 1.8e308), and
+#: products such as p = k (d + 2) or p log(...) must stay finite.
+_LARGEST_COUNT = 10**300
+
+
 def _require_count(name: str, value: object) -> int:
     """A positive integer. Integral floats such as ``2e5`` are accepted exactly; 2.5 is not."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -89,6 +94,8 @@ def _require_count(name: str, value: object) -> int:
         as_int = int(as_float)
     if as_int <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if as_int > _LARGEST_COUNT:  # the formulas compute in float64
+        raise ValueError(f"{name} must be at most 1e300, got about 10^{len(str(as_int)) - 1}")
     return as_int
 
 
@@ -792,6 +799,8 @@ def law_summary(
     if k is not None:
         k = _require_count("k", k)
         p = two_layer_param_count(d, k)
+        if p > _LARGEST_COUNT:
+            raise ValueError(f"k = {float(k):.3g} gives more than 1e300 parameters (k·d + 2k)")
     p = _require_count("p", p)
     L = _require_positive("target_lipschitz", target_lipschitz)
     bound = universal_lower_bound(n, d, p, eps, delta, c, W, J, mixtures)

@@ -30,14 +30,21 @@ def write_spec(tmp_path):
 
 @pytest.fixture(scope="session")
 def models(tmp_path_factory):
-    """A two-layer ReLU net and a deeper MLP, saved whole with torch.save."""
+    """A two-layer ReLU net and two deeper MLPs (d = 3 and d = 6), saved whole with torch.save."""
     folder = tmp_path_factory.mktemp("models")
     torch.manual_seed(0)
     two_layer = nn.Sequential(nn.Linear(3, 6), nn.ReLU(), nn.Linear(6, 1))
     mlp = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 5), nn.ReLU(), nn.Linear(5, 1))
+    # d = 6: past what the exact solvers take for deep nets
+    wide = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 5), nn.ReLU(), nn.Linear(5, 1))
     torch.save(two_layer, folder / "two_layer.pt")
     torch.save(mlp, folder / "mlp.pt")
-    return {"two_layer": folder / "two_layer.pt", "mlp": folder / "mlp.pt"}
+    torch.save(wide, folder / "mlp_d6.pt")
+    return {
+        "two_layer": folder / "two_layer.pt",
+        "mlp": folder / "mlp.pt",
+        "mlp_d6": folder / "mlp_d6.pt",
+    }
 
 
 @pytest.fixture(scope="session")

@@ -365,13 +365,15 @@ def _words(table: str) -> str:
 
 
 def test_lipschitz_tables_speak_the_users_words(models):
-    result = invoke("lipschitz", models["mlp"], "--methods", "exact,spectral")
+    result = invoke("lipschitz", models["mlp_d6"], "--methods", "exact,spectral")
     assert result.exit_code == 0, result.output
     text = _words(result.stdout)
     assert "Lip(f) on R^d" in text and "on rd" not in text
     assert "None" not in text and "interval [0, ∞]" not in text
     assert "not applicable to this network" in text and "two-layer relu / leaky-relu" in text
     assert "0 (no method gave a lower bound)" in text
+    small = _words(invoke("lipschitz", models["mlp"], "--methods", "exact").stdout)
+    assert "(by deep_exact)" in small and "exact value" in small  # d = 3: regions enumerated
     sphere = invoke("lipschitz", models["two_layer"], "--methods", "spectral", "--domain", "sphere")
     assert "Lip(f) on sphere" in sphere.stdout
 
@@ -470,3 +472,14 @@ def test_a_spec_that_is_not_text_is_one_line(tmp_path):
         f"invalid spec {path}: not UTF-8 text",
     )
     assert not (tmp_path / "r.db").exists()
+
+
+def test_bound_refuses_counts_past_what_float64_holds():
+    # found by the fuzzer: --k 1e308 overflowed inside Theorem 3's net size
+    for args, flag in (
+        (("--n", "1", "--d", "1", "--k", "1e308"), "--k must be at most 1e300"),
+        (("--n", "1e308", "--d", "1", "--p", "5"), "--n must be at most 1e300"),
+        (("--n", "5", "--d", "1e200", "--k", "1e200"), "--k = 1e+200 gives more than 1e300"),
+    ):
+        one_error_line(invoke("bound", *args), flag)
+    assert invoke("bound", "--n", "1", "--d", "1", "--k", "1e299").exit_code == 0
