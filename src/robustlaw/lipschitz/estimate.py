@@ -40,6 +40,7 @@ from robustlaw.models.two_layer import TwoLayer
 __all__ = [
     "DEFAULT_BUDGET",
     "DEFAULT_LOWER",
+    "DEFAULT_SHARE",
     "DEFAULT_UPPER",
     "GROUPS",
     "SHARES",
