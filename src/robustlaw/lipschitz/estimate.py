@@ -470,9 +470,10 @@ def estimate(
                 share = None if remaining is None else _share(runs, runs.index(name), remaining)
                 per_member = None if share is None else share / stack.B
                 method_budget = Budget(seconds=per_member, nodes=budget.nodes)
-                results[name] = _run(name, target, domain, method_budget, stack, results, {
-                    "X": X, "seed": int(seed), "device": device, **options.get(name, {})
-                })  # fmt: skip
+                given = {"X": X, "seed": int(seed), "device": device}
+                results[name] = _run(
+                    name, target, domain, method_budget, stack, results, given, options
+                )
                 for entry in results[name].info:
                     entry.update(budget_seconds=per_member, started_at=elapsed)
             bar.advance(task)
@@ -490,8 +491,10 @@ def _run(
     stack: Stack,
     results: dict[str, MethodResult],
     given: dict[str, Any],
+    options: dict[str, dict[str, Any]],
 ) -> MethodResult:
-    """Run one registered method with the arguments it accepts; a failure is recorded."""
+    """Run one registered method with the arguments of ``given`` it accepts and its own
+    ``options``; a failure is recorded."""
     spec = METHODS[name]
     available = dict(given)
     if spec.kind == "lower" and any(r.kind == "lower" for r in results.values()):
@@ -500,6 +503,7 @@ def _run(
         available["lower_hint"] = _best_lower_result(results, stack.B, domain)
     accepted = _accepts(spec.fn)
     kwargs = {k: v for k, v in available.items() if k in accepted and v is not None}
+    kwargs.update(options.get(name, {}))
     try:
         result = spec.fn(target, domain, budget, **kwargs)
     except Exception as exc:  # a method failing must not take the others down
