@@ -20,9 +20,16 @@ float64) except where a cell says otherwise. Timings are wall-clock on a shared 
 and noisy. Results are also written as JSON (``--out``, default
 robustlaw-results/lipschitz_bench.json) as each network finishes.
 
+With ``--users`` it instead times whole :func:`robustlaw.lipschitz.estimate` calls (default
+methods): at the default budget on two small random nets, and at ``--budget`` seconds (60)
+on nets trained as a user would (:func:`user_net`; seeds fixed in :data:`USER_SEEDS`),
+printing the certified interval, upper / lower, the seconds asked and the seconds the
+whole call took.
+
 Usage: python bench/lipschitz_bench.py [--quick] [--d D ...] [--k K ...] [--out FILE]
        [--lipsdp-seconds S] [--search-seconds S] [--exact-seconds S]
        [--exact-workers N] [--no-lipsdp] [--no-exact]
+       python bench/lipschitz_bench.py --users [--budget S] [--out FILE]
 
 The exact solver gets 60 s and 2 processes per network by default (the machine's two
 cores).
@@ -226,6 +233,83 @@ def print_tables(rows: list[dict]) -> None:
         print(header(row), " | ".join(cells), "|")
 
 
+# --------------------------------------------------------------------------- as a user would
+
+#: Nets trained as a user would, with seeds fixed in advance: (name, d, k, data, optimizer).
+USER_NETS = (
+    ("adam", 10, 64, "gaussian", "adam"),
+    ("sgd+wd", 10, 64, "gaussian", "sgd"),
+    ("adam", 32, 256, "sphere", "adam"),
+)
+USER_SEEDS = (0, 1)
+
+
+def user_net(d: int, k: int, data: str, optimizer: str, seed: int):
+    """A ReLU nn.Sequential from PyTorch's default initialization, trained full-batch for
+    3000 steps on random +-1 labels of 256 points (Gaussian or on the sphere): Adam at lr
+    3e-3, or SGD with momentum 0.9, lr 1e-2 and weight decay 5e-4. Returns (net, X, mse)."""
+    torch.manual_seed(seed)
+    X = torch.randn(256, d)
+    if data == "sphere":
+        X = X / X.norm(dim=1, keepdim=True)
+    y = torch.randint(0, 2, (256,)).float() * 2 - 1
+    net = torch.nn.Sequential(torch.nn.Linear(d, k), torch.nn.ReLU(), torch.nn.Linear(k, 1))
+    if optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
+    else:
+        opt = torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.9, weight_decay=5e-4)
+    for _ in range(3000):
+        opt.zero_grad()
+        loss = ((net(X).squeeze(1) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+    return net, X, float(loss.detach())
+
+
+def estimate_row(label: str, net, X, domain: str, budget: Budget | None) -> dict:
+    """One whole `estimate` call (default methods): interval, ratio, seconds asked and used."""
+    start = time.perf_counter()
+    rep = L.estimate(net, domain=domain, budget=budget, X=X, progress=False)
+    used = time.perf_counter() - start
+    asked = (budget or L.DEFAULT_BUDGET).seconds
+    slowest = max(rep.results.values(), key=lambda r: float(r.seconds.sum()))
+    return {
+        "net": label, "domain": domain, "lower": float(rep.lower[0]),
+        "upper": float(rep.upper[0]), "ratio": float(rep.ratio[0]), "asked_s": asked,
+        "used_s": used, "slowest": f"{slowest.method} {float(slowest.seconds.sum()):.1f} s",
+    }  # fmt: skip
+
+
+def print_estimate_rows(rows: list[dict]) -> None:
+    print("| net | domain | certified interval | upper/lower | asked s | whole call s | slowest |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(
+            f"| {r['net']} | {r['domain']} | [{r['lower']:.5g}, {r['upper']:.5g}] | "
+            f"{r['ratio']:.4f} | {r['asked_s']:g} | {r['used_s']:.1f} | {r['slowest']} |"
+        )
+
+
+def run_users(args) -> None:
+    """Default-budget rows (small random nets) and nets trained as a user would."""
+    rows: list[dict] = []
+    for d, k in ((5, 16), (10, 32)):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(d, k), torch.nn.ReLU(), torch.nn.Linear(k, 1))
+        rows.append(estimate_row(f"default init d={d} k={k}", net, None, "rd", None))
+        print_estimate_rows(rows[-1:])
+    for name, d, k, data, optimizer in USER_NETS:
+        for seed in USER_SEEDS:
+            net, X, mse = user_net(d, k, data, optimizer, seed)
+            label = f"{name} d={d} k={k} {data} seed={seed} (train mse {mse:.1e})"
+            for domain in ("rd", "sphere") if data == "sphere" else ("rd",):
+                rows.append(estimate_row(label, net, X, domain, Budget(seconds=args.budget)))
+                print_estimate_rows(rows[-1:])
+                args.out.write_text(json.dumps(rows, indent=1))
+    print("\n# All rows (certified intervals; seconds are the whole estimate call)")
+    print_estimate_rows(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="d in {2, 10}, k in {16, 64}")
@@ -242,9 +326,18 @@ def main() -> None:
     parser.add_argument("--k", type=int, nargs="*", help="override the grid's widths")
     parser.add_argument("--no-lipsdp", action="store_true")
     parser.add_argument("--no-exact", action="store_true")
+    parser.add_argument(
+        "--users",
+        action="store_true",
+        help="instead of the grid: default-budget rows and nets trained as a user would",
+    )
+    parser.add_argument("--budget", type=float, default=60.0, help="whole-call budget (--users)")
     args = parser.parse_args()
     torch.set_num_threads(1)  # small problems; oversubscribed cores only slow them down
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.users:
+        run_users(args)
+        return
     grid_d, grid_k = (QUICK_D, QUICK_K) if args.quick else (GRID_D, GRID_K)
     grid_d, grid_k = tuple(args.d or grid_d), tuple(args.k or grid_k)
     print(f"# Lipschitz bench: d in {grid_d}, k in {grid_k}")

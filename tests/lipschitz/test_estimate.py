@@ -75,7 +75,7 @@ def test_records_are_plain_and_round_trip(report):
 
 def test_groups_expand_and_unknown_names_fail():
     names = resolve_methods(["upper", "grad_data", "lower"])
-    assert names.index("grad_data") < names.index("spectral")  # lower bounds run first
+    assert names.index("spectral") < names.index("grad_data")  # upper bounds run first
     assert len(names) == len(set(names))
     with pytest.raises(ValueError, match="unknown Lipschitz method 'magic'"):
         resolve_methods(["magic"])

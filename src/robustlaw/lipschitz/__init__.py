@@ -30,6 +30,7 @@ from robustlaw.lipschitz import regions as regions  # registers "region_search"
 from robustlaw.lipschitz import upper as upper  # registers the closed-form and SDP bounds
 from robustlaw.lipschitz.domain import witness_value
 from robustlaw.lipschitz.estimate import (
+    DEFAULT_BUDGET,
     DEFAULT_LOWER,
     DEFAULT_UPPER,
     GROUPS,
@@ -69,6 +70,7 @@ from robustlaw.lipschitz.upper import (
 )
 
 __all__ = [
+    "DEFAULT_BUDGET",
     "DEFAULT_LOWER",
     "DEFAULT_UPPER",
     "DOMAINS",

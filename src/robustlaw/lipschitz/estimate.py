@@ -1,19 +1,20 @@
 """One entry point: run several Lipschitz methods and combine them per member.
 
-:func:`estimate` runs the requested methods from the registry — lower bounds first (each
-search seeded with the best witnesses found so far), then certified upper bounds, then
-the exact solver — and returns a :class:`LipschitzReport`: per member the best certified
-lower bound (with its method and witness), the best certified upper bound (with its
-method), the exact value when the interval closed or the exact method proved it, the
+:func:`estimate` runs the requested methods from the registry — certified upper bounds
+first (most are closed forms; they tell when an interval has closed), then lower bounds
+(each search seeded with the best witnesses found so far), then the exact solver — within
+one budget for the whole call, and returns a :class:`LipschitzReport`: per member the best
+certified lower bound (with its method and witness), the best certified upper bound (with
+its method), the exact value when the interval closed or the exact method proved it, the
 ratio upper / lower, and every method's time and status.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 import math
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from robustlaw.lipschitz._common import as_points, empty_result, prepare
 from robustlaw.lipschitz.result import (
@@ -35,9 +38,12 @@ from robustlaw.lipschitz.stack import Stack
 from robustlaw.models.two_layer import TwoLayer
 
 __all__ = [
+    "DEFAULT_BUDGET",
     "DEFAULT_LOWER",
+    "DEFAULT_SHARE",
     "DEFAULT_UPPER",
     "GROUPS",
+    "SHARES",
     "LipschitzReport",
     "estimate",
     "resolve_methods",
@@ -75,13 +81,31 @@ GROUPS = {"lower": DEFAULT_LOWER, "upper": DEFAULT_UPPER, "exact": ("exact", "de
 #: hidden units; on two-layer networks ``pattern_sdp`` reaches LipSDP's value faster.
 LIPSDP_AUTO_UNITS = 128
 
-_KIND_ORDER = {"lower": 0, "upper": 1, "exact": 2}
+_KIND_ORDER = {"upper": 0, "lower": 1, "exact": 2}
+
+#: The whole-call budget of :func:`estimate` when none is given: enough for the searches
+#: to settle on small two-layer networks; ask for more with ``Budget(seconds=...)``.
+DEFAULT_BUDGET = Budget(seconds=2.0)
+
+#: Weight of each method in the split of the remaining time: a method starting with R
+#: seconds left gets R * w / (w + the weights of the methods after it), so time one
+#: method does not use flows to the ones after it, and the last one gets what remains.
+SHARES = {
+    "region_search": 4.0,
+    "exact": 6.0,
+    "ascent": 1.0,
+    "lipsdp": 2.0,
+    "pattern_enum": 1.0,
+    "pattern_sdp": 1.0,
+}
+#: Weight of a method not in :data:`SHARES` (the closed forms and the simple lower bounds).
+DEFAULT_SHARE = 0.25
 
 
 def resolve_methods(methods: str | Sequence[str]) -> list[str]:
     """Expand group names ("lower", "upper", "exact") and check every name exists.
 
-    Unknown names raise a ValueError naming them. Lower bounds come first, then upper
+    Unknown names raise a ValueError naming them. Upper bounds come first, then lower
     bounds, then the exact solver.
     """
     if isinstance(methods, str):
@@ -307,6 +331,57 @@ def _best_lower_result(results: dict[str, MethodResult], B: int, domain: str) ->
     )
 
 
+def _progress(enabled: bool | None) -> Progress:
+    """A progress bar over the methods on stderr, shown on a terminal only."""
+    console = Console(stderr=True)
+    show = console.is_terminal if enabled is None else bool(enabled) and console.is_terminal
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} methods"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not show,
+    )
+
+
+def _share(names: Sequence[str], i: int, remaining: float) -> float:
+    """Method ``names[i]``'s part of the ``remaining`` seconds (see :data:`SHARES`)."""
+    weights = [SHARES.get(name, DEFAULT_SHARE) for name in names[i:]]
+    return remaining * weights[0] / sum(weights)
+
+
+def _skip_reason(
+    name: str, kind: str, domain: str, spec: Any, asked: set[str], hidden: int
+) -> str | None:
+    """Why method ``name`` does not run on this model (None: it runs)."""
+    if (kind if kind != "linear" else "mlp") not in spec.models:
+        return f"not_applicable: model kind {kind!r}"
+    if domain not in spec.domains:
+        return f"not_applicable: domain {domain!r}"
+    if (
+        name == "lipsdp"
+        and "lipsdp" not in asked
+        and (kind == "two_layer" or hidden > LIPSDP_AUTO_UNITS)
+    ):
+        why = (
+            "pattern_sdp gives LipSDP's value on two-layer networks"
+            if kind == "two_layer"
+            else f"{hidden} hidden units > {LIPSDP_AUTO_UNITS}"
+        )
+        return f"not_applicable: skipped ({why}); ask for it"
+    return None
+
+
+def _all_closed(results: dict[str, MethodResult], B: int) -> bool:
+    if not results:
+        return False
+    lower = np.max([res.lower for res in results.values()], axis=0)
+    upper = np.min([res.upper for res in results.values()], axis=0)
+    return bool(np.all(is_closed(lower, upper)))
+
+
 def estimate(
     model: Any,
     domain: str = "rd",
@@ -316,7 +391,7 @@ def estimate(
     seed: int = 0,
     device: str | torch.device | None = None,
     options: dict[str, dict[str, Any]] | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> LipschitzReport:
     """Certified lower and upper bounds on Lip(f) for every member of a model.
 
@@ -331,7 +406,16 @@ def estimate(
         :data:`LIPSDP_AUTO_UNITS` hidden units, and always when named), ``"exact"`` (the
         exact solver; not applicable beyond two-layer relu / leaky-relu networks).
     budget : Budget, optional
-        Per method and member (default 60 seconds).
+        Limits of the **whole call**, all methods and members together (default
+        :data:`DEFAULT_BUDGET`, 2 seconds: small two-layer networks; give
+        ``Budget(seconds=60)`` or more for wide ones, and add ``"exact"`` to the methods
+        to prove the value). The methods run one after another; each gets a share of the
+        seconds that remain (:data:`SHARES`), so a search that stops early leaves its
+        time to the later ones, and a method starting after the deadline is recorded
+        with status ``"budget: ..."``. ``nodes`` goes to the exact solver per member.
+        Each method's ``info`` records ``budget_seconds`` (its share, per member) and
+        ``started_at`` (seconds into the call). Helper processes and the last LP or
+        eigenvalue problem of a loop may end shortly after the deadline.
     X : array, shape (n, d) or (B, n, d), optional
         Data points: used by the data-based lower bounds and as starting points.
     seed : int
@@ -339,14 +423,19 @@ def estimate(
     device : str or torch.device, optional
     options : dict, optional
         Extra keyword arguments per method name, e.g. ``{"lipsdp": {"solver": "CLARABEL"}}``.
-    progress : bool
-        Print one line per finished method to stderr.
+    progress : bool, optional
+        A progress bar over the methods on stderr (default: when stderr is a terminal;
+        False silences it; never shown when stderr is not a terminal).
 
     Returns
     -------
     LipschitzReport
+        Once every member's interval has closed (:func:`is_closed`) the remaining methods
+        are recorded with status ``"skipped: interval closed"``.
     """
-    stack, domain, budget = prepare(model, domain, budget if budget is not None else Budget(60))
+    started = time.perf_counter()
+    budget = budget if budget is not None else DEFAULT_BUDGET
+    stack, domain, budget = prepare(model, domain, budget)
     if device is not None:
         stack, _, _ = prepare(stack, domain, budget, device)
     names = resolve_methods(methods)
@@ -368,58 +457,69 @@ def estimate(
         target = stack
     hidden = sum(stack.widths)
     results: dict[str, MethodResult] = {}
-    for name in names:
-        spec = METHODS[name]
-        if (kind if kind != "linear" else "mlp") not in spec.models:
-            results[name] = empty_result(
-                name, spec.kind, domain, stack.B, f"not_applicable: model kind {kind!r}"
-            )
-            continue
-        if domain not in spec.domains:
-            results[name] = empty_result(
-                name, spec.kind, domain, stack.B, f"not_applicable: domain {domain!r}"
-            )
-            continue
-        if (
-            name == "lipsdp"
-            and "lipsdp" not in asked
-            and (kind == "two_layer" or hidden > LIPSDP_AUTO_UNITS)
-        ):
-            why = (
-                "pattern_sdp gives LipSDP's value on two-layer networks"
-                if kind == "two_layer"
-                else f"{hidden} hidden units > {LIPSDP_AUTO_UNITS}"
-            )
-            results[name] = empty_result(
-                name, "upper", domain, stack.B, f"not_applicable: skipped ({why}); ask for it"
-            )
-            continue
-        available: dict[str, Any] = {"X": X, "seed": int(seed), "device": device}
-        if spec.kind == "lower" and results:
-            available["starts"] = _starts(results, stack)
-        if spec.kind == "exact":
-            available["lower_hint"] = _best_lower_result(results, stack.B, domain)
-        accepted = _accepts(spec.fn)
-        kwargs = {k: v for k, v in available.items() if k in accepted and v is not None}
-        kwargs.update(options.get(name, {}))
-        start = time.perf_counter()
-        try:
-            result = spec.fn(target, domain, budget, **kwargs)
-        except Exception as exc:  # a method failing must not take the others down
-            log.warning("Lipschitz method %s failed: %s", name, exc)
-            result = empty_result(
-                name, spec.kind, domain, stack.B, f"solver_failed: {type(exc).__name__}: {exc}"
-            )
-        results[name] = result
-        if progress:
-            print(
-                f"[lipschitz] {name:<14} {spec.kind:<5} {time.perf_counter() - start:8.2f} s  "
-                f"lower={np.round(result.lower, 6).tolist()} "
-                f"upper={np.round(result.upper, 6).tolist()}",
-                file=sys.stderr,
-                flush=True,
-            )
+    skips = {n: _skip_reason(n, kind, domain, METHODS[n], asked, hidden) for n in names}
+    runs = [n for n in names if skips[n] is None]
+    with _progress(progress) as bar:
+        task = bar.add_task("lipschitz", total=len(names))
+        for name in names:
+            spec = METHODS[name]
+            bar.update(task, description=f"lipschitz: {name}")
+            elapsed = time.perf_counter() - started
+            remaining = None if budget.seconds is None else budget.seconds - elapsed
+            if skips[name] is not None:
+                results[name] = empty_result(name, spec.kind, domain, stack.B, skips[name])
+            elif _all_closed(results, stack.B):
+                results[name] = empty_result(
+                    name, spec.kind, domain, stack.B, "skipped: interval closed"
+                )
+            elif remaining is not None and remaining <= 0:
+                why = f"budget: the call's {budget.seconds:g} s were spent before it started"
+                results[name] = empty_result(name, spec.kind, domain, stack.B, why)
+            else:
+                share = None if remaining is None else _share(runs, runs.index(name), remaining)
+                per_member = None if share is None else share / stack.B
+                method_budget = Budget(seconds=per_member, nodes=budget.nodes)
+                given = {"X": X, "seed": int(seed), "device": device}
+                results[name] = _run(
+                    name, target, domain, method_budget, stack, results, given, options
+                )
+                for entry in results[name].info:
+                    entry.update(budget_seconds=per_member, started_at=elapsed)
+            bar.advance(task)
     members = [dict(m) for m in getattr(model, "members", None) or stack.members]
     if len(members) != stack.B:
         members = [{} for _ in range(stack.B)]
     return LipschitzReport(domain=domain, results=results, members=members)
+
+
+def _run(
+    name: str,
+    target: Any,
+    domain: str,
+    budget: Budget,
+    stack: Stack,
+    results: dict[str, MethodResult],
+    given: dict[str, Any],
+    options: dict[str, dict[str, Any]],
+) -> MethodResult:
+    """Run one registered method with the arguments of ``given`` it accepts and its own
+    ``options``; a failure is recorded."""
+    spec = METHODS[name]
+    available = dict(given)
+    if spec.kind == "lower" and any(r.kind == "lower" for r in results.values()):
+        available["starts"] = _starts(results, stack)
+    if spec.kind == "exact":
+        available["lower_hint"] = _best_lower_result(results, stack.B, domain)
+    accepted = _accepts(spec.fn)
+    kwargs = {k: v for k, v in available.items() if k in accepted and v is not None}
+    kwargs.update(options.get(name, {}))
+    try:
+        result = spec.fn(target, domain, budget, **kwargs)
+    except Exception as exc:  # a method failing must not take the others down
+        log.warning("Lipschitz method %s failed: %s", name, exc)
+        result = empty_result(
+            name, spec.kind, domain, stack.B, f"solver_failed: {type(exc).__name__}: {exc}"
+        )
+    if not result.info:
+        result = dataclasses.replace(result, info=[{} for _ in range(stack.B)])
+    return result

@@ -426,17 +426,22 @@ def ascend(
     arg = best_val.argmax(dim=1)
     best_x = x[torch.arange(stack.B), arg].clone()
     best_val = best_val.max(dim=1).values
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
     for kappa in kappas:
         x = x.detach().requires_grad_(True)
-        opt = torch.optim.Adam([x], lr=lr)
-        for _ in range(steps):
+        m1, m2 = torch.zeros_like(x), torch.zeros_like(x)
+        for t in range(1, steps + 1):
             f = _surrogate_forward(stack, x, kappa)
             (g,) = torch.autograd.grad(f.sum(), x, create_graph=True)
             obj = domain_norms(g, x, domain).pow(2).sum()
-            opt.zero_grad()
-            (-obj).backward()
-            opt.step()
+            (step,) = torch.autograd.grad(-obj, x)
             with torch.no_grad():
+                # Adam (Kingma & Ba 2015, Algorithm 1), as torch.optim.Adam's defaults;
+                # written out because torch.optim's first use imports torch._dynamo.
+                m1.mul_(beta1).add_(step, alpha=1 - beta1)
+                m2.mul_(beta2).addcmul_(step, step, value=1 - beta2)
+                denom = (m2 / (1 - beta2**t)).sqrt_().add_(eps)
+                x.addcdiv_(m1, denom, value=-lr / (1 - beta1**t))
                 x.copy_(project(x, domain))
                 vals = point_values(stack, x, domain)
                 v, a = vals.max(dim=1)

@@ -84,12 +84,16 @@ class Interval:
 
 @dataclass(frozen=True)
 class Budget:
-    """Limits for one method on one family.
+    """Time and node limits.
+
+    Given to :func:`robustlaw.lipschitz.estimate`, ``seconds`` bounds the whole call (all
+    methods and members; each method gets a share of what remains). Given to one method
+    directly, it is that method's limit per member.
 
     Attributes
     ----------
     seconds : float or None
-        Wall-clock limit per member (None: no limit).
+        Wall-clock limit (None: no limit).
     nodes : int or None
         Node limit for branch and bound (None: no limit).
     """

@@ -193,16 +193,21 @@ def data_floor(data: _Data, domain: str) -> float:
 
 
 def _estimate(family: Family, cfg: TrialConfig, X: Tensor) -> tuple[LipschitzReport, float]:
-    """:func:`robustlaw.lipschitz.estimate` of every member, and the seconds it took."""
+    """:func:`robustlaw.lipschitz.estimate` of every member, and the seconds it took.
+
+    ``lipschitz.budget_seconds`` is per network: the whole call gets that many seconds for
+    each of the family's members (``estimate``'s budget bounds the whole call).
+    """
     from robustlaw.lipschitz import Budget, estimate
 
     lip = cfg.lipschitz
+    seconds = None if lip.budget_seconds is None else lip.budget_seconds * family.B
     start = time.perf_counter()
     report = estimate(
         family,
         domain=lip.domain,
         methods=tuple(lip.methods),
-        budget=Budget(seconds=lip.budget_seconds, nodes=lip.budget_nodes),
+        budget=Budget(seconds=seconds, nodes=lip.budget_nodes),
         X=X,
         seed=cfg.seed,
         options=dict(lip.options) or None,

@@ -31,7 +31,7 @@ _MACS_PER_SECOND = 2e9
 _STEP_SECONDS = 2e-4
 #: Step budgets of the smoothest-fit search when its options leave them unset.
 _SMOOTHEST_STEPS = {"fit_steps": 3000, "steps": 3000, "polish_steps": 1000}
-#: Budget units (multiples of ``budget_seconds``) of a Lipschitz method group or name.
+#: Budget units of a Lipschitz method group or name when the spec sets no time budget.
 _METHOD_UNITS = {"lower": 1.0, "upper": 0.5, "exact": 1.0}
 #: Seconds per budget unit when the spec sets no time budget.
 _UNBUDGETED_SECONDS = 1.0
@@ -58,8 +58,9 @@ def trial_cost(config: TrialConfig) -> float:
 
     Fit: every optimizer step of a member costs a fixed overhead plus
     ``n · width · (d + 2) · layers`` multiply-adds forward and twice that backward (the
-    smoothest-fit search counts each of its strength replicas). Lipschitz: the time budget
-    of each method group (``lower`` and ``exact`` one budget each, ``upper`` half of one).
+    smoothest-fit search counts each of its strength replicas). Lipschitz: the network's
+    time budget, which bounds its whole estimate (without one, each method group counts:
+    ``lower`` and ``exact`` one unit each, ``upper`` half of one).
     A trial of a kind without a built-in runner counts as one second.
     """
     if config.kind not in _MODELLED_KINDS:
@@ -73,9 +74,11 @@ def trial_cost(config: TrialConfig) -> float:
     fit = steps * (_STEP_SECONDS + macs / _MACS_PER_SECOND)
     if config.kind == "features":  # a closed-form least-squares solve
         fit = n * width * min(n, width) / _MACS_PER_SECOND
-    budget = config.lipschitz.budget_seconds or _UNBUDGETED_SECONDS
-    units = sum(_METHOD_UNITS.get(name, 0.5) for name in config.lipschitz.methods)
-    return fit + budget * units + 1e-3
+    methods = config.lipschitz.methods
+    if config.lipschitz.budget_seconds is not None:
+        return fit + (config.lipschitz.budget_seconds if methods else 0.0) + 1e-3
+    units = sum(_METHOD_UNITS.get(name, 0.5) for name in methods)
+    return fit + _UNBUDGETED_SECONDS * units + 1e-3
 
 
 def batch_cost(batch: Batch) -> float:
