@@ -172,7 +172,7 @@ def lipschitz(
         None,
         "--budget-seconds",
         help="Time limit of the whole estimate (all methods and members), in seconds. "
-        "Default: 2 s, enough for small two-layer nets; give 60 or more for wide ones.",
+        "Default: 1 s, enough for small two-layer nets; give 60 or more for wide ones.",
     ),
     data: Annotated[
         Path | None,

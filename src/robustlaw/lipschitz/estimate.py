@@ -85,7 +85,7 @@ _KIND_ORDER = {"upper": 0, "lower": 1, "exact": 2}
 
 #: The whole-call budget of :func:`estimate` when none is given: enough for the searches
 #: to settle on small two-layer networks; ask for more with ``Budget(seconds=...)``.
-DEFAULT_BUDGET = Budget(seconds=2.0)
+DEFAULT_BUDGET = Budget(seconds=1.0)
 
 #: Weight of each method in the split of the remaining time: a method starting with R
 #: seconds left gets R * w / (w + the weights of the methods after it), so time one
@@ -407,7 +407,7 @@ def estimate(
         exact solver; not applicable beyond two-layer relu / leaky-relu networks).
     budget : Budget, optional
         Limits of the **whole call**, all methods and members together (default
-        :data:`DEFAULT_BUDGET`, 2 seconds: small two-layer networks; give
+        :data:`DEFAULT_BUDGET`, 1 second: small two-layer networks; give
         ``Budget(seconds=60)`` or more for wide ones, and add ``"exact"`` to the methods
         to prove the value). The methods run one after another; each gets a share of the
         seconds that remain (:data:`SHARES`), so a search that stops early leaves its

@@ -418,7 +418,10 @@ class FitSection(_Section):
 
 class LipschitzSection(_Section):
     """Which Lipschitz methods measure each member, on which domain, with which budget;
-    test points for sensitivity and accuracy; the PGD radius for robust accuracy."""
+    test points for sensitivity and accuracy; the PGD radius for robust accuracy.
+
+    ``budget_seconds`` is per network and bounds its whole estimate, all methods together
+    (``budget_nodes``: the exact solver's node budget per network)."""
 
     domain: str = "rd"
     methods: tuple[str, ...] = ("lower", "upper")
