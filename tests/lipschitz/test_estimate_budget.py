@@ -22,7 +22,7 @@ def _schedule(rep, seconds):
     for name, res in rep.results.items():
         info = res.info[0]
         if "started_at" in info:
-            share = None if info["budget_seconds"] is None else info["budget_seconds"] * res.B
+            share = None if info["share_seconds"] is None else info["share_seconds"] * res.B
             rows.append((name, info["started_at"], share, float(res.seconds.sum())))
     return rows
 

@@ -413,7 +413,7 @@ def estimate(
         seconds that remain (:data:`SHARES`), so a search that stops early leaves its
         time to the later ones, and a method starting after the deadline is recorded
         with status ``"budget: ..."``. ``nodes`` goes to the exact solver per member.
-        Each method's ``info`` records ``budget_seconds`` (its share, per member) and
+        Each method's ``info`` records ``share_seconds`` (its share, per member) and
         ``started_at`` (seconds into the call). Helper processes and the last LP or
         eigenvalue problem of a loop may end shortly after the deadline.
     X : array, shape (n, d) or (B, n, d), optional
@@ -484,7 +484,7 @@ def estimate(
                     name, target, domain, method_budget, stack, results, given, options
                 )
                 for entry in results[name].info:
-                    entry.update(budget_seconds=per_member, started_at=elapsed)
+                    entry.update(share_seconds=per_member, started_at=elapsed)
             bar.advance(task)
     members = [dict(m) for m in getattr(model, "members", None) or stack.members]
     if len(members) != stack.B:

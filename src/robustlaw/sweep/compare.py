@@ -21,7 +21,17 @@ __all__ = ["TIMING_FIELDS", "FieldDifference", "compare_stores", "differences"]
 
 #: Fields that record time, not results: left out of every comparison.
 TIMING_FIELDS = frozenset(
-    {"seconds", "batch_seconds", "fit_seconds", "lip_seconds", "finished_at", "pid"}
+    {
+        "seconds",
+        "batch_seconds",
+        "fit_seconds",
+        "lip_seconds",
+        "finished_at",
+        "pid",
+        # when each method of an estimate started, and its share of what remained
+        "started_at",
+        "share_seconds",
+    }
 )
 
 
