@@ -28,9 +28,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from robustlaw.fitting._certify import normalize_domain, project, sample_domain
 from robustlaw.fitting.penalties import Penalty
-from robustlaw.lipschitz.domain import project, sample_domain
-from robustlaw.lipschitz.result import normalize_domain
 from robustlaw.models.two_layer import TwoLayer
 
 __all__ = [

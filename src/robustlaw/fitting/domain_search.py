@@ -1,16 +1,14 @@
-"""The domain-aware steps of the smoothest-fit search: min-max smoothing against the
-domain gradient norm, and certification of the best candidates on the domain.
+"""The domain-aware step of the smoothest-fit search: min-max smoothing against the
+domain gradient norm.
 
-- :func:`smooth_on_domain`: rounds of training under  max(0, MSE - tau) + lambda P_b  with
+:func:`smooth_on_domain` runs rounds of training under  max(0, MSE - tau) + lambda P_b  with
   P the soft maximum of the domain gradient norm over a :class:`PointPool`
   (:mod:`robustlaw.fitting.domain_penalty`), the pool's adversarial points re-found by
   ascent before every round and lambda ramped up over the first half of the rounds
-  (continuation in the penalty);
-- :func:`certify_on_domain`: certified upper bounds on the domain for chosen candidates
-  from :func:`robustlaw.lipschitz.estimate` (``pattern_sdp``, an R^d bound valid on every
-  domain, and ``exact``, the branch and bound on the domain, under a small time budget).
+  (continuation in the penalty).
 
-:data:`EFFORTS` holds the budgets of the cost levels of :func:`robustlaw.smoothest_fit`.
+The budgets come from :class:`robustlaw.fitting.settings.SearchSettings`; certified bounds
+on the domain from :func:`robustlaw.fitting._certify.certified_interval`.
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -29,54 +26,7 @@ from robustlaw.fitting.report import FitReport
 from robustlaw.fitting.targets import BelowNoise, Interpolate
 from robustlaw.models.two_layer import TwoLayer
 
-__all__ = ["DOMAIN_STRENGTHS", "EFFORTS", "certify_on_domain", "smooth_on_domain"]
-
-#: Budgets per cost level: fit / smoothing / polish steps, continuation stages, training
-#: steps between pool refreshes, adversarial points per member, ascent steps per
-#: sharpness stage, candidates certified on the domain per (width, seed), seconds per
-#: certified candidate, and the :mod:`robustlaw.lipschitz` methods that certify them.
-EFFORTS: dict[str, dict[str, Any]] = {
-    "quick": {
-        "fit_steps": 1000,
-        "steps": 400,
-        "stages": 1,
-        "polish_steps": 300,
-        "refresh_every": 200,
-        "n_adversarial": 32,
-        "ascent_steps": 10,
-        "certify_top": 1,
-        "certify_seconds": 1.0,
-        "certify_methods": ("pattern_sdp",),
-    },
-    "standard": {
-        "fit_steps": 2000,
-        "steps": 1200,
-        "stages": 2,
-        "polish_steps": 500,
-        "refresh_every": 200,
-        "n_adversarial": 64,
-        "ascent_steps": 20,
-        "certify_top": 2,
-        "certify_seconds": 2.0,
-        "certify_methods": ("pattern_sdp", "exact"),
-    },
-    "thorough": {
-        "fit_steps": 3000,
-        "steps": 3000,
-        "stages": 3,
-        "polish_steps": 1000,
-        "refresh_every": 250,
-        "n_adversarial": 128,
-        "ascent_steps": 30,
-        "certify_top": 4,
-        "certify_seconds": 5.0,
-        "certify_methods": ("pattern_sdp", "exact"),
-    },
-}
-
-#: Default strengths of the domain gradient penalty (its value is a Lipschitz constant,
-#: like the weight bounds', but it is tight, so smaller strengths suffice).
-DOMAIN_STRENGTHS = (3e-3, 1e-2)
+__all__ = ["assign_slots", "smooth_on_domain"]
 
 
 def smooth_on_domain(
@@ -160,45 +110,6 @@ def smooth_on_domain(
             **common,
         )
     return fam, reports, witness
-
-
-def certify_on_domain(
-    family: TwoLayer,
-    domain: str,
-    X: Tensor,
-    seconds: float,
-    methods: tuple[str, ...] = ("pattern_sdp", "exact"),
-    seed: int = 0,
-) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """Certified bounds on Lip over ``domain`` for every member, cheaply.
-
-    Runs :func:`robustlaw.lipschitz.estimate` with ``methods``: by default ``pattern_sdp``
-    (certified over R^d, hence on the ball and the sphere) and ``exact`` (branch and bound
-    on the domain, which returns a certified interval when its budget of ``seconds`` per
-    member runs out).
-
-    Returns
-    -------
-    upper : ndarray (B,)
-        Best certified upper bound per member.
-    upper_name : list of str
-        The method that gave it (``"<method> (<domain>)"``).
-    lower : ndarray (B,)
-        Best certified lower bound (witness) per member.
-    """
-    from robustlaw.lipschitz import Budget, estimate
-
-    X64 = X.detach().to(device=family.W.device, dtype=family.W.dtype)
-    report = estimate(
-        family,
-        domain=domain,
-        methods=tuple(methods),
-        budget=Budget(seconds=float(seconds)),
-        X=X64,
-        seed=seed,
-    )
-    names = [f"{m} ({domain})" if m else "none" for m in report.upper_method]
-    return np.asarray(report.upper, dtype=np.float64), names, np.asarray(report.lower)
 
 
 def assign_slots(family: TwoLayer, offset: int = 0) -> None:

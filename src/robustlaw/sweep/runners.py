@@ -511,13 +511,15 @@ def run_train(batch: Batch, ctx: RunContext) -> list[TrialOutcome]:
     diverged = [not finite[b] or fits[b].get("status") == "diverged" for b in range(B)]
     for b in range(B):
         if cfg.fit.smoothest and not diverged[b]:
-            # certified by a simple bound; the sampled lower bound holds on R^d only
+            # the search's certified bound holds where it was certified (an R^d bound holds
+            # on every domain); the sampled lower bound holds on R^d only
             rd = cfg.lipschitz.domain == "rd"
+            holds = fits[b].get("upper_domain", "rd") in ("rd", cfg.lipschitz.domain)
             _combine(
                 metrics[b],
                 _number(fits[b]["lower_sampled"]) if rd else math.nan,
                 "max gradient norm at data and support points (smoothest_fit)",
-                _number(fits[b]["upper"]),
+                _number(fits[b]["upper"]) if holds else math.nan,
                 f"{fits[b]['upper_name']} (smoothest_fit)",
             )
     lip_records: list[dict[str, Any] | None] = [None] * B
