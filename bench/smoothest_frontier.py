@@ -91,8 +91,7 @@ def _measure(family: TwoLayer, best: list[dict], X: torch.Tensor, seed: int) -> 
     return out
 
 
-def run(n: int, d: int, seeds: list[int], modes: list[str], out: Path) -> None:
-    widths = widths_for(n)
+def run(n: int, d: int, seeds: list[int], modes: list[str], out: Path, widths: list[int]) -> None:
     for seed in seeds:
         data = rl.data.sample("sphere", n=n, d=d, seed=seed, labels="random_sign", dtype="float64")
         X, y = data.X, data.y
@@ -202,6 +201,9 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("smoothest_frontier.jsonl"))
     p.add_argument("--table", type=Path, help="print the table of a records file and stop")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--widths", type=str, default=None, help="comma-separated widths (default: the demo's)"
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.table is not None:
@@ -211,7 +213,16 @@ def main() -> None:
     bad = sorted(set(modes) - set(MODES))
     if bad:
         p.error(f"--modes: unknown mode(s) {bad} (known: {', '.join(MODES)})")
-    run(args.n, args.d, [int(s) for s in args.seeds.split(",")], modes, args.out)
+    try:
+        widths = (
+            widths_for(args.n) if args.widths is None else [int(w) for w in args.widths.split(",")]
+        )
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        p.error("--widths and --seeds take comma-separated integers")
+    if not widths or min(widths) < 1:
+        p.error("--widths must be positive integers")
+    run(args.n, args.d, seeds, modes, args.out, sorted(set(widths)))
     table(args.out)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import pickle
 
 import pytest
@@ -20,7 +21,7 @@ def test_presets_are_frozen_picklable_and_ordered_by_effort():
         with pytest.raises(AttributeError):
             st.steps = 1  # type: ignore[misc]
     order = ["lean", "standard", "thorough"]
-    for a, b in zip(order, order[1:], strict=False):
+    for a, b in itertools.pairwise(order):
         assert EFFORTS[a].steps <= EFFORTS[b].steps
         assert EFFORTS[a].minmax_rounds <= EFFORTS[b].minmax_rounds
     assert EFFORTS["legacy"].fit_steps == 3000 and EFFORTS["legacy"].steps == 3000
@@ -58,6 +59,7 @@ def test_spec_load_rejects_bad_fit_options():
 
     raw = {
         "name": "t",
+        "experiment": "two_layer_law",
         "seeds": [0],
         "data": {"distribution": "sphere", "n": 8, "d": 3, "labels": "random_sign"},
         "model": {"family": "two_layer", "widths": [4]},

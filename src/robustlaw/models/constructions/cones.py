@@ -92,9 +92,47 @@ def cone_profile(r: np.ndarray | float, m: int) -> tuple[np.ndarray, np.ndarray]
     phis = _shoot(r, hi, m)
     phis[:, m] = 0.0
     bad = ~np.isfinite(phis).all(axis=1) | (np.diff(phis, axis=1) >= 0).any(axis=1)
-    phis[bad] = r[bad, None] * np.linspace(1.0, 0.0, m + 1)[None, :]  # even split
+    if bad.any():  # the recurrence lost precision: coordinate ascent from an even split
+        phis[bad] = _ascend(r[bad, None] * np.linspace(1.0, 0.0, m + 1)[None, :])
+    return _riemann(phis), phis
+
+
+def _riemann(phis: np.ndarray) -> np.ndarray:
+    """S_m = sum_p (cos phi_(p+1) - cos phi_p) / sin phi_p of angles (P, m + 1)."""
     c, s = np.cos(phis), np.sin(phis[:, :-1])
-    return ((c[:, 1:] - c[:, :-1]) / s).sum(axis=1), phis
+    return ((c[:, 1:] - c[:, :-1]) / s).sum(axis=1)
+
+
+def _ascend(phis: np.ndarray) -> np.ndarray:
+    """Raise S_m over the interior angles of every row at once (L-BFGS-B on the sum, which
+    separates by row; the gradient in phi_p is -sin phi_p / sin phi_(p-1)
+    + (1 - cos phi_p cos phi_(p+1)) / sin^2 phi_p); rows whose result is not decreasing
+    or not better keep their start. (P, m + 1) -> same."""
+    from scipy.optimize import minimize
+
+    start = phis.copy()
+    P, m1 = phis.shape
+    top = np.repeat(phis[:, :1], m1 - 2, axis=1)
+
+    def full(x: np.ndarray) -> np.ndarray:
+        out = start.copy()
+        out[:, 1:-1] = x.reshape(P, m1 - 2)
+        return out
+
+    def value_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
+        f = full(x)
+        c, s = np.cos(f), np.sin(f)
+        grad = -s[:, 1:-1] / s[:, :-2] + (1.0 - c[:, 1:-1] * c[:, 2:]) / s[:, 1:-1] ** 2
+        return -float(_riemann(f).sum()), -grad.reshape(-1)
+
+    bounds = list(zip((1e-9 * top).reshape(-1), (top * (1 - 1e-9)).reshape(-1), strict=True))
+    options = {"maxiter": 2000, "gtol": 1e-12, "ftol": 1e-15}
+    x0 = start[:, 1:-1].reshape(-1)
+    res = minimize(value_grad, x0, jac=True, method="L-BFGS-B", bounds=bounds, options=options)
+    out = full(res.x)
+    ok = (np.diff(out, axis=1) < 0).all(axis=1) & (_riemann(out) >= _riemann(start))
+    out[~ok] = start[~ok]
+    return out
 
 
 def _radii(theta: np.ndarray) -> np.ndarray:
