@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 WHEELS := $(wildcard /opt/wheels)
 PIP    := $(BIN)/python -m pip install --quiet --constraint constraints.txt $(if $(WHEELS),--find-links $(WHEELS))
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,17 @@ system-deps:
 		echo "installing chromium (Debian package) for the report's browser test"; \
 		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 
+# The documentation site's tools: pyproject's "docs" extra alone (mkdocstrings reads the
+# sources statically, so the site needs neither the package nor torch); the build is offline.
+DOCS_EXTRA := import sys, subprocess; \
+	from importlib import import_module as m; \
+	toml = m("tomllib" if sys.version_info >= (3, 11) else "tomli"); \
+	extra = toml.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["docs"]; \
+	subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", *extra])
+$(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
+	$(BIN)/python -c '$(DOCS_EXTRA)'
+	@touch $@
+
 demo: $(VENV)/.installed-demo
 	$(BIN)/robustlaw demo
 
@@ -45,5 +56,9 @@ lint: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
+# The site in site/, warnings as errors.
+docs: $(VENV)/.installed-docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis site

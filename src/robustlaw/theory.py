@@ -645,7 +645,7 @@ def two_layer_param_count(
     output_bias: bool = False,
     skip: bool = False,
 ) -> int:
-    """Parameters of f(x) = sum_{l<=k} a_l psi(w_l . x + b_l) [+ c] [+ v . x].
+    """Parameters of f(x) = sum_{l<=k} a_l psi(w_l . x + b_l) + c + v . x (c, v optional).
 
     k d (hidden weights) + k (hidden biases, optional) + k (output weights)
     + 1 (output bias, optional) + d (linear skip, optional); about k (d + 2) [BLN].

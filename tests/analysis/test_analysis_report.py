@@ -74,7 +74,7 @@ class _Tags(HTMLParser):
 ALLOWED_TAGS = {
     "html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "span", "table",
     "thead", "tbody", "tr", "th", "td", "figure", "img", "figcaption", "pre", "details",
-    "summary", "sub",
+    "summary", "sub", "ol", "li", "b",
 }  # fmt: skip
 
 

@@ -39,6 +39,8 @@ def test_demo_runs_fits_and_reports(demo_run):
     assert "Lip vs n/k" in result.output
     assert "0.50" in result.output  # the conjecture's slope, printed beside the fit
     assert "slope (95% CI)" in result.output
+    # every verdict's regime and the data floor beside its slope
+    assert "regime" in result.output and "up/floor" in result.output
     report = out / "demo-tiny-report" / "report.html"
     assert report.exists() and f"report: {report}" in result.output.replace("\n", "")
     assert list((out / "demo-tiny-report" / "figures").glob("*.png"))
@@ -60,6 +62,19 @@ def test_demo_resumes_from_the_store_with_the_same_verdicts(demo_run):
     assert set(slopes) >= {"lip_lower", "lip_upper"}
     for quantity, slope in slopes.items():
         assert f"{slope:.2f}" in first.output, quantity
+    labels = {"floor-dominated", "search-limited", "certificate-limited", "in the law's regime"}
+    for verdict in second["headline"]:
+        short = verdict["regime"].replace("in the law's regime", "law's regime")
+        assert short in first.output
+        if verdict["verdict"] != "insufficient data":
+            assert verdict["regime"] in labels
+            assert [c["label"] for c in verdict["regime_checks"]] == [
+                "floor-dominated",
+                "search-limited",
+                "certificate-limited",
+            ]
+        # an interpolation target on the sphere: the floor is recorded, certified fits above it
+        assert verdict["upper_over_floor"] >= 1 - 1e-6
 
 
 @pytest.mark.parametrize("name", REPRODUCIBLE)

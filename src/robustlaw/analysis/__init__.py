@@ -28,7 +28,10 @@ fit_seconds, lip_seconds  timings
 Modules: :mod:`~robustlaw.analysis.tables` (smoothest fit per configuration and seed),
 :mod:`~robustlaw.analysis.powerlaw` (fits with seed-bootstrap intervals),
 :mod:`~robustlaw.analysis.verdicts` (predicted slopes from :mod:`robustlaw.theory`, fit-range
-rules, verdicts), :mod:`~robustlaw.analysis.plots` (figures) and
+rules, verdicts), :mod:`~robustlaw.analysis.regimes` (what each slope measures: the data
+floor beside it and the fixed rules that label its regime),
+:mod:`~robustlaw.analysis.summary` (numbers rounded to their interval, plain-language
+summaries), :mod:`~robustlaw.analysis.plots` (figures) and
 :mod:`~robustlaw.analysis.report` (one self-contained HTML file).
 """
 
@@ -42,7 +45,16 @@ from robustlaw.analysis.plots import (
     save_figure,
 )
 from robustlaw.analysis.powerlaw import PowerLawFit, fit_power_law
-from robustlaw.analysis.report import build_report
+from robustlaw.analysis.regimes import (
+    DEFAULT_RULES,
+    FloorComparison,
+    Regime,
+    RegimeCheck,
+    RegimeRules,
+    Theorem3Status,
+)
+from robustlaw.analysis.report import SpecText, build_report, spec_text
+from robustlaw.analysis.summary import summarize, verdict_sentence
 from robustlaw.analysis.tables import (
     fitted_mask,
     heatmap_table,
@@ -61,10 +73,17 @@ from robustlaw.analysis.verdicts import (
 )
 
 __all__ = [
+    "DEFAULT_RULES",
     "RANGE_RULES",
     "RELATIONS",
+    "FloorComparison",
     "PowerLawFit",
+    "Regime",
+    "RegimeCheck",
+    "RegimeRules",
     "Relation",
+    "SpecText",
+    "Theorem3Status",
     "Verdict",
     "assess",
     "build_report",
@@ -82,5 +101,8 @@ __all__ = [
     "save_figure",
     "seed_summary",
     "smoothest_fits",
+    "spec_text",
+    "summarize",
     "validate_records",
+    "verdict_sentence",
 ]

@@ -14,6 +14,7 @@ certified, exact values are proven, sensitivities are estimates.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -147,10 +148,28 @@ def _tidy_log_axis(axis) -> None:
         axis.set_minor_formatter(ticker.NullFormatter())
 
 
+#: Characters per legend line: a 7 pt label this long fits the column width.
+LEGEND_WRAP = 52
+#: Figure height added per legend line beyond the first few, inches (keeps the axes tall
+#: enough for the axis labels when the legend below grows).
+LEGEND_LINE_HEIGHT = 0.125
+
+
 def _legend_below(fig: Figure, ax, ncols: int = 1) -> None:
+    """The legend under the axes, labels wrapped to the column, the figure grown to hold it.
+
+    Constrained layout keeps the legend and every label inside the figure; the figure keeps
+    its width (a paper column) and grows in height with the legend's lines.
+    """
     handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=ncols)
+    if not handles:
+        return
+    width = LEGEND_WRAP if ncols == 1 else LEGEND_WRAP // ncols
+    labels = [textwrap.fill(label, width) for label in labels]
+    lines = sum(label.count("\n") + 1 for label in labels) / ncols
+    extra = max(0.0, lines - 4) * LEGEND_LINE_HEIGHT
+    fig.set_figheight(fig.get_figheight() + extra)
+    fig.legend(handles, labels, loc="outside lower center", ncols=ncols)
 
 
 def _positive_finite(values: np.ndarray) -> np.ndarray:
@@ -169,6 +188,42 @@ def _draw_fit(ax, fit: PowerLawFit, color: str, label: str) -> None:
     if fit.band:
         band = np.asarray(fit.band, dtype=float)
         ax.fill_between(band[:, 0], band[:, 1], band[:, 2], color=color, alpha=0.2, lw=0, zorder=1)
+
+
+def _draw_floor(
+    ax,
+    xs: np.ndarray,
+    floor: np.ndarray,
+    hues: np.ndarray,
+    shown: np.ndarray,
+    colors: dict[str, str] | None,
+):
+    """The data floor: one dashed median line per hue over x, the seeds' range as a band.
+
+    Green without a hue; with one, each line takes its group's colour.
+    """
+    ok = shown & _positive_finite(floor)
+    if not ok.any():
+        return
+    frame = pd.DataFrame({"x": xs[ok], "floor": floor[ok], "hue": hues[ok]})
+    for i, (name, rows) in enumerate(frame.groupby("hue", sort=True)):
+        per_x = rows.groupby("x")["floor"].agg(["median", "min", "max"]).sort_index()
+        label = "data floor (least Lip of any exact interpolant; median over seeds, band: range)"
+        color = colors[name] if colors else "#009E73"
+        ax.plot(
+            per_x.index,
+            per_x["median"],
+            color=color,
+            ls="--",
+            lw=0.9,
+            marker="." if len(per_x) == 1 else None,
+            label=label if i == 0 and not colors else None,
+            zorder=2,
+        )
+        if i == 0 and colors:  # one neutral legend entry for the groups' floors
+            ax.plot([], [], color="#555555", ls="--", lw=0.9, label=label)
+        if (per_x["max"] > per_x["min"]).any() and len(per_x) > 1:
+            ax.fill_between(per_x.index, per_x["min"], per_x["max"], color=color, alpha=0.12, lw=0)
 
 
 def _fit_label(fit: PowerLawFit, quantity: str) -> str:
@@ -195,10 +250,11 @@ def plot_lipschitz_scaling(
 
     Each cell (one configuration and seed; see ``smoothest_fits``) is a vertical bar from its
     lower bound (value at a witness) to its certified upper bound, with a black dot at the
-    exact value when proven, and a green tick at the data floor (``lip_floor``, when
-    recorded: no exact interpolant of that cell's data is smoother). Cells outside the fit
-    range (``in_range`` false) are drawn faded. ``fits`` are drawn as lines with their
-    pointwise confidence bands; ``references`` as grey lines (the law's scaling).
+    exact value when proven, and the data floor (``lip_floor``, when recorded: no exact
+    interpolant of that cell's data is smoother) as a dashed line through its median over
+    seeds at each x (green, or the group's colour with ``hue``), the seeds' range as a band.
+    Cells outside the fit range (``in_range`` false) are drawn faded. ``fits`` are drawn as
+    lines with their pointwise confidence bands; ``references`` as grey lines (the law's scaling).
 
     Parameters
     ----------
@@ -255,7 +311,8 @@ def plot_lipschitz_scaling(
                 hi_plot = np.where(np.isnan(hi), lo, hi)
                 label = None
                 if inside and hue:
-                    label = f"{text_safe(hue)}={text_safe(h)}"
+                    # values that already read "name=value" stand as they are
+                    label = text_safe(h) if "=" in h else f"{text_safe(hue)}={text_safe(h)}"
                 elif inside:
                     label = "lower bound – certified upper"
                 elif not outside_labelled:
@@ -283,20 +340,7 @@ def plot_lipschitz_scaling(
                         ls="none",
                         zorder=3,
                     )
-        floor = _numeric(cells, "lip_floor") if "lip_floor" in cells.columns else None
-        if floor is not None and (shown & _positive_finite(floor)).any():
-            sel = shown & _positive_finite(floor)
-            ax.plot(
-                xs[sel],
-                floor[sel],
-                "_",
-                ms=7,
-                mew=1.0,
-                color="#009E73",
-                ls="none",
-                zorder=2,
-                label="data floor (least Lip of any exact interpolant)",
-            )
+        _draw_floor(ax, xs, _numeric(cells, "lip_floor"), hues, shown, colors if hue else None)
         if infinite.any():
             ax.plot([], [], " ", label=f"Lip = ∞ in {int(infinite.sum())} cells (not drawn)")
         if (np.isfinite(exact) & (exact > 0) & shown).any():
@@ -329,7 +373,7 @@ def plot_lipschitz_scaling(
         _tidy_log_axis(ax.xaxis)
         _tidy_log_axis(ax.yaxis)
         ax.set_xlabel(x_label)
-        ax.set_ylabel("Lipschitz constant\n(lower bound – certified upper)")
+        ax.set_ylabel("Lipschitz constant\n(lower – certified upper)")
         if title:
             ax.set_title(text_safe(title))
         _legend_below(fig, ax)

@@ -11,19 +11,29 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
+import json
 import math
 import platform
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import tomli_w
 import yaml
 
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
+
 from robustlaw.analysis import plots
+from robustlaw.analysis.regimes import DEFAULT_RULES, RegimeRules
+from robustlaw.analysis.summary import ratio_text, slope_text, summarize
 from robustlaw.analysis.tables import (
     QUANTITY_LABELS,
     heatmap_table,
@@ -42,7 +52,7 @@ from robustlaw.analysis.verdicts import (
     law_values,
 )
 
-__all__ = ["REPORT_NAME", "build_report"]
+__all__ = ["REPORT_NAME", "SpecText", "build_report", "spec_text"]
 
 #: File name of the report inside ``out_dir``.
 REPORT_NAME = "report.html"
@@ -78,6 +88,9 @@ th { background: #f2f2f2; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .consistent { background: #e3f4e3; } .inconsistent { background: #fbe1e1; }
 .insufficient { background: #f4f1de; }
+td.regime { white-space: nowrap; }
+p.summary { background: #f5f8fc; border-left: 3px solid #0072B2; padding: .5em .8em; }
+ol.note { margin-top: 0; }
 figure { display: inline-block; margin: .5em 1em 1em 0; vertical-align: top; max-width: 34em; }
 figure img { width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: .85em; color: #444; }
@@ -222,8 +235,11 @@ def _relation_figure(
     subset = cells.loc[mask].copy()
     hue = None
     if varying:
-        subset["group"] = subset[varying].astype(str).agg(", ".join, axis=1)
-        hue = "group" if len(varying) > 1 else varying[0]
+        subset["group"] = [
+            ", ".join(f"{name}={_fmt(row[name])}" for name in varying)
+            for _, row in subset[varying].iterrows()
+        ]
+        hue = "group"
     fits = []
     if len(groups) == 1:
         fits = [(v.quantity, v.fit) for v in tested if v.fit is not None and v.fit.has_interval]
@@ -363,28 +379,107 @@ def _smoothest_by_width(cells: pd.DataFrame) -> str:
     )
 
 
+_VERDICT_CSS = {"consistent": "consistent", "inconsistent": "inconsistent"}
+
+
+def _slope_cell(verdict: Verdict) -> str:
+    fit = verdict.fit
+    return "—" if fit is None else slope_text(fit.slope, *fit.slope_ci)
+
+
+def _integral(value: Any) -> Any:
+    """Whole floats as ints (n=1408, not 1.41e+03)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _shared_group(verdicts: Sequence[Verdict]) -> list[tuple[str, Any]]:
+    """The fixed (column, value) pairs every verdict shares (stated once above the table)."""
+    if not verdicts:
+        return []
+    first = [(k, v) for k, v in verdicts[0].group if not pd.isna(v)]
+    return [(k, v) for k, v in first if all((k, v) in tuple(w.group) for w in verdicts[1:])]
+
+
 def _verdict_rows(verdicts: Sequence[Verdict]) -> str:
+    """The compact table: one row per fitted slope, with the floor and the regime."""
+    shared = _shared_group(verdicts)
     rows = []
     for v in verdicts:
-        css = {"consistent": "consistent", "inconsistent": "inconsistent"}.get(
-            v.verdict, "insufficient"
+        css = _VERDICT_CSS.get(v.verdict, "insufficient")
+        floor = v.floor
+        floor_slope = floor.slope if floor is not None else math.nan
+        fixed = ", ".join(
+            f"{k}={_fmt(value)}"
+            for k, value in v.group
+            if (k, value) not in shared and not pd.isna(value)
         )
+        rows.append(
+            [
+                v.relation,
+                fixed or "—",
+                v.quantity_label,
+                _slope_cell(v),
+                slope_text(v.predicted_slope),
+                slope_text(floor_slope) if math.isfinite(floor_slope) else "—",
+                ratio_text(floor.upper_ratio) if floor is not None else "—",
+                ratio_text(v.gap_median),
+                _Raw(f'<td class="{css}">{_e(v.verdict)}</td>'),
+                _Raw(
+                    f'<td class="regime" title="{_e(v.regime.rule if v.regime else "")}">'
+                    f"{_e(v.regime_label)}</td>"
+                ),
+            ]
+        )
+    headers = [
+        "relation",
+        "fixed (besides the line above)",
+        "quantity",
+        "slope [95% CI]",
+        "law",
+        "floor slope",
+        "upper/floor",
+        "upper/lower",
+        "verdict",
+        "regime",
+    ]
+    common = ", ".join(f"{k}={_fmt(_integral(value))}" for k, value in shared)
+    lead = f"<p class='note'>Every row: {_e(common)}.</p>" if common else ""
+    return lead + _table(headers, rows, numeric={3, 4, 5, 6, 7})
+
+
+def _verdict_details(verdicts: Sequence[Verdict]) -> str:
+    """Everything behind each verdict: statement, regime checks, Theorem 3, rule, counts."""
+    rows = []
+    for v in verdicts:
         fit = v.fit
+        regime = v.regime
+        checks = (
+            "; ".join(
+                f"{c.label}: {'yes' if c.fired else 'no' if c.fired is False else 'n/a'} "
+                f"({c.detail})"
+                for c in regime.checks
+            )
+            if regime is not None and regime.checks
+            else (regime.rule if regime is not None else "—")
+        )
+        theorem3 = (
+            regime.theorem3.text
+            if regime is not None and regime.theorem3 is not None
+            else f"{_fmt(v.rigorous_slope)} "
+            f"({'applies' if v.rigorous_applies else 'hypothesis fails'})"
+        )
         rows.append(
             [
                 v.relation,
                 v.group_text,
                 v.quantity_label,
-                _Raw(f'<td class="{css}">{_e(v.verdict)}</td>'),
                 v.statement,
-                f"{v.law_formula} ({v.law})",
-                f"{_fmt(v.rigorous_slope)} "
-                f"({'applies' if v.rigorous_applies else 'hypothesis fails'})",
+                checks,
+                theorem3,
                 f"[{_fmt(v.x_range[0], 6)}, {_fmt(v.x_range[1], 6)}]",
                 _fmt(fit.n_seeds if fit else None),
                 _fmt(fit.expected_coverage if fit else None, 2),
                 f"{v.n_used} / {v.n_in_range} / {v.n_cells}",
-                _fmt(v.gap_median),
                 "; ".join([*([v.reason] if v.reason else []), *v.notes]) or "—",
             ]
         )
@@ -392,18 +487,16 @@ def _verdict_rows(verdicts: Sequence[Verdict]) -> str:
         "relation",
         "fixed",
         "quantity",
-        "verdict",
         "statement",
-        "law",
-        "Theorem 3 local slope",
+        "regime checks (in order)",
+        "Theorem 3",
         "x range",
         "seeds",
         "≈ true coverage",
         "points used / in range / cells",
-        "median upper/lower",
         "reasons and notes",
     ]
-    return _table(headers, rows, numeric={8, 9, 11})
+    return _table(headers, rows, numeric={7, 8})
 
 
 def _exp(value: float) -> float:
@@ -517,16 +610,101 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _specs_section(specs: Sequence[Any]) -> str:
+@dataclass(frozen=True)
+class SpecText:
+    """A spec as its author wrote it, for the report.
+
+    Attributes
+    ----------
+    name : str
+    format : str
+        ``"toml"``, ``"yaml"`` or ``"json"``: the language of ``text``.
+    text : str
+        The spec's text (the file itself where it could be read, else the parsed content
+        written back in the file's language).
+    """
+
+    name: str
+    format: str
+    text: str
+
+
+_FORMATS = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}
+
+
+def _format_of(path: str | None) -> str | None:
+    if not path:
+        return None
+    return _FORMATS.get(Path(str(path).rsplit(":", 1)[-1]).suffix.lower())
+
+
+def _parse(text: str, fmt: str) -> Any:
+    if fmt == "toml":
+        return tomllib.loads(text)
+    if fmt == "yaml":
+        return yaml.safe_load(text)
+    return json.loads(text)
+
+
+def _dump(content: Mapping[str, Any], fmt: str) -> str:
+    plain = _plain(content)
+    if fmt == "toml":
+        try:
+            return tomli_w.dumps(plain)
+        except TypeError:  # a value TOML cannot hold (e.g. None): fall back to YAML
+            pass
+    if fmt == "json":
+        return json.dumps(plain, indent=2) + "\n"
+    return yaml.safe_dump(plain, sort_keys=False, allow_unicode=True)
+
+
+def spec_text(spec: Any, path: str | None = None) -> SpecText:
+    """A spec in the language its author wrote it in.
+
+    Parameters
+    ----------
+    spec : SpecText, sweep Spec, or mapping
+        A :class:`SpecText` is returned as is; a :class:`robustlaw.sweep.Spec` brings its
+        own source and path; a mapping is the parsed content (as the store keeps it).
+    path : str, optional
+        Where the spec was read from (the store records it). When that file still holds
+        the same content, its text is shown verbatim, comments included; otherwise the
+        content is written in the file's language (TOML for ``.toml``, YAML for
+        ``.yaml``/``.yml``, JSON for ``.json``; YAML when the language is not known).
+    """
+    if isinstance(spec, SpecText):
+        return spec
+    if hasattr(spec, "source") and hasattr(spec, "name"):
+        name, path, content = str(spec.name), path or spec.path, dict(spec.source)
+    elif isinstance(spec, Mapping):
+        content = dict(spec)
+        name = str(content.get("name", "spec"))
+    else:
+        raise TypeError(f"a spec must be a SpecText, Spec or mapping, got {type(spec).__name__}")
+    fmt = _format_of(path) or "yaml"
+    file = Path(str(path)) if path else None
+    if file is not None and file.is_file():
+        try:
+            text = file.read_text(encoding="utf-8")
+            parsed = _parse(text, fmt)
+        except (OSError, ValueError, yaml.YAMLError):
+            parsed = None
+        if isinstance(parsed, Mapping) and {**parsed, "name": name} == {**content, "name": name}:
+            return SpecText(name, fmt, text)
+    return SpecText(name, fmt, _dump(content, fmt))
+
+
+def _specs_section(specs: Sequence[Any], paths: Mapping[str, str]) -> str:
     if not specs:
         return "<p class='note'>No spec given.</p>"
     blocks = []
-    for i, spec in enumerate(specs):
-        if hasattr(spec, "model_dump"):
-            spec = spec.model_dump(mode="json")
-        text = yaml.safe_dump(_plain(spec), sort_keys=False, allow_unicode=True)
-        name = spec.get("name", f"spec {i + 1}") if isinstance(spec, Mapping) else f"spec {i + 1}"
-        blocks.append(f"<h3>{_e(name)}</h3><pre>{_e(text)}</pre>")
+    for spec in specs:
+        name = spec.get("name") if isinstance(spec, Mapping) else getattr(spec, "name", None)
+        shown = spec_text(spec, paths.get(str(name)) if name is not None else None)
+        blocks.append(
+            f"<h3>{_e(shown.name)} <span class='note'>({_e(shown.format.upper())})</span></h3>"
+            f"<pre class='spec {_e(shown.format)}'>{_e(shown.text)}</pre>"
+        )
     return "".join(blocks)
 
 
@@ -547,13 +725,15 @@ def build_report(
     records: pd.DataFrame,
     out_dir: str | Path,
     *,
-    specs: Sequence[Mapping[str, Any]] = (),
+    specs: Sequence[Any] = (),
     meta: Mapping[str, Any] | None = None,
     confidence_level: float = 0.95,
     n_resamples: int = 9999,
     rng: int = 0,
     progress: Callable[[str], None] | None = None,
     verdicts: Sequence[Verdict] | None = None,
+    rules: RegimeRules = DEFAULT_RULES,
+    reference: pd.DataFrame | None = None,
 ) -> Path:
     """Write ``out_dir/report.html`` (self-contained) and ``out_dir/figures/*.{png,pdf}``.
 
@@ -563,8 +743,10 @@ def build_report(
         Member records (one row per network; see ``robustlaw.analysis``).
     out_dir : str or Path
         Directory to write into (created when missing).
-    specs : sequence of dict
-        The sweep spec(s), shown as YAML.
+    specs : sequence of SpecText, Spec or dict
+        The sweep spec(s), shown in the language they were written in (see
+        :func:`spec_text`; ``records.attrs["spec_paths"]``, as the store's ``load`` sets it,
+        says where each named spec was read from).
     meta : dict, optional
         Free-form facts shown at the top (``title`` becomes the page title).
     confidence_level, n_resamples, rng
@@ -574,6 +756,10 @@ def build_report(
     verdicts : sequence of Verdict, optional
         The result of :func:`robustlaw.analysis.verdicts.assess` on the same records, when
         already computed (the bootstrap is not run twice).
+    rules : RegimeRules
+        The regime rules (stated on the page); passed to ``assess``.
+    reference : pandas.DataFrame, optional
+        Records searched for constructions and other search modes; passed to ``assess``.
 
     Returns
     -------
@@ -584,7 +770,7 @@ def build_report(
     if meta is not None and not isinstance(meta, Mapping):
         raise TypeError(f"meta must be a mapping or None, got {type(meta).__name__}")
     if isinstance(specs, Mapping | str) or not isinstance(specs, Sequence):
-        raise TypeError(f"specs must be a sequence of mappings, got {type(specs).__name__}")
+        raise TypeError(f"specs must be a sequence of specs, got {type(specs).__name__}")
     meta = dict(meta or {})
     say = progress or (lambda message: None)
     out = Path(out_dir)
@@ -597,7 +783,12 @@ def build_report(
     if verdicts is None:
         say("fitting power laws and bootstrapping over seeds")
         verdicts = assess(
-            records, confidence_level=confidence_level, n_resamples=n_resamples, rng=rng
+            records,
+            confidence_level=confidence_level,
+            n_resamples=n_resamples,
+            rng=rng,
+            rules=rules,
+            reference=reference,
         )
     verdicts = list(verdicts)
 
@@ -615,14 +806,10 @@ def build_report(
         exp_members = done.loc[done["experiment"].astype(str).eq(experiment)]
         exp_verdicts = [v for v in verdicts if v.experiment == experiment]
         parts = [f"<h2 id='{_e(_slug(experiment))}'>{_e(experiment)}</h2>"]
-        counts = {
-            k: sum(v.verdict == k for v in exp_verdicts)
-            for k in ("consistent", "inconsistent", "insufficient data")
-        }
+        parts.append(f"<p class='summary'>{_e(summarize(exp_verdicts))}</p>")
         parts.append(
-            f"<p>{len(exp_members)} finished members in {len(exp_cells)} configurations × seeds. "
-            f"Verdicts: {counts['consistent']} consistent, {counts['inconsistent']} inconsistent, "
-            f"{counts['insufficient data']} with insufficient data.</p>"
+            f"<p class='note'>{len(exp_members)} finished members in {len(exp_cells)} "
+            "configurations × seeds.</p>"
         )
         rule = exp_verdicts[0].rule if exp_verdicts else None
         if rule is None and experiment in RANGE_RULES:
@@ -638,6 +825,12 @@ def build_report(
             )
         if exp_verdicts:
             parts.append("<h3>Verdicts</h3>" + _verdict_rows(exp_verdicts))
+            parts.append(
+                "<details><summary>Behind each verdict: statement, regime checks, "
+                "Theorem 3, fit range, seeds</summary>"
+                + _verdict_details(exp_verdicts)
+                + "</details>"
+            )
             parts.append(
                 "<details><summary>Power-law fits (log y = log C + slope · log x)</summary>"
                 + _fit_rows(exp_verdicts)
@@ -668,7 +861,14 @@ are proven; sensitivities are estimates. Slopes are log-log least-squares fits w
 {_e(f"{100 * confidence_level:g}")}% bootstrap intervals over seeds (whole curves resampled).
 A verdict is “consistent” when the law's predicted slope lies in the interval. With few
 seeds these intervals are too narrow: the “≈ true coverage” column gives their approximate
-actual coverage, P(|t<sub>m−1</sub>| ≤ z·√((m−1)/m)) for m seeds.</p>
+actual coverage, P(|t<sub>m−1</sub>| ≤ z·√((m−1)/m)) for m seeds. Numbers are rounded
+to what their interval supports.</p>
+<p class="note">Each verdict carries a <b>regime</b>, what its slope measures, by fixed rules
+checked in this order (the first that fires names it):</p>
+<ol class="note">{"".join(f"<li>{_e(rule)}</li>" for rule in rules.describe())}</ol>
+<p class="note">Beside each slope: the data floor's own slope over the same cells (the floor
+is the least Lipschitz constant of any exact interpolant; none for fits below the noise
+level or for estimates) and the median certified upper bound / floor.</p>
 {_table(["key", "value"], meta_rows) if meta_rows else ""}
 <h2>Records</h2>
 {_status_table(records)}
@@ -678,7 +878,7 @@ actual coverage, P(|t<sub>m−1</sub>| ≤ z·√((m−1)/m)) for m seeds.</p>
 <h2>Timings</h2>
 {_timings_table(records)}
 <h2>Specs</h2>
-{_specs_section(list(specs))}
+{_specs_section(list(specs), dict(records.attrs.get("spec_paths") or {}))}
 <h2>Environment</h2>
 {_table(["package", "version"], _versions())}
 </body>

@@ -50,6 +50,20 @@ import pandas as pd
 
 from robustlaw import theory
 from robustlaw.analysis.powerlaw import BCA_MIN_SEEDS, PowerLawFit, fit_power_law
+from robustlaw.analysis.regimes import (
+    DEFAULT_RULES,
+    FloorComparison,
+    Regime,
+    RegimeRules,
+    decide,
+    floor_comparison,
+    log_slope,
+    own_members,
+    search_check,
+    theorem3_eps,
+    theorem3_status,
+)
+from robustlaw.analysis.regimes import _Competitors as Competitors
 from robustlaw.analysis.tables import (
     QUANTITY_LABELS,
     fitted_mask,
@@ -104,8 +118,9 @@ def _count(value: Any) -> int:
 
 
 def _theory_eps(row: pd.Series) -> float:
-    eps = float(row.get("eps", math.nan)) if pd.notna(row.get("eps", math.nan)) else math.nan
-    return eps if 0.0 < eps < 1.0 else 0.1
+    """Theorem 3's ε at a cell: the most favourable the fit allows, else theory's 0.1."""
+    eps = theorem3_eps(row)
+    return eps if math.isfinite(eps) else 0.1
 
 
 def _two_layer_heuristic(row: pd.Series) -> float:
@@ -130,7 +145,8 @@ class Law:
     ``heuristic(row)`` and ``rigorous(row)`` evaluate :mod:`robustlaw.theory` at one cell;
     ``rigorous`` returns (value, whether the theorem's hypothesis holds). Dimensions are
     rounded to integers for the theory functions (an estimated intrinsic dimension may not
-    be an integer); eps is the record's when it lies in (0, 1), else theory's default 0.1.
+    be an integer); ε is the most favourable the cell's fit allows
+    (:func:`robustlaw.analysis.regimes.theorem3_eps`), else theory's default 0.1.
     """
 
     name: str
@@ -363,6 +379,11 @@ class Verdict:
         Median over the fitted cells of upper / lower (NaN when unavailable).
     fit : PowerLawFit or None
     notes : tuple of str
+    floor : FloorComparison or None
+        The data floor's own log-log slope over the same cells and the median certified
+        upper / floor (``floor.reason`` says why there is none).
+    regime : Regime or None
+        What the slope measures, by the fixed rules of :mod:`robustlaw.analysis.regimes`.
     """
 
     experiment: str
@@ -387,6 +408,13 @@ class Verdict:
     gap_median: float
     fit: PowerLawFit | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    floor: FloorComparison | None = None
+    regime: Regime | None = None
+
+    @property
+    def regime_label(self) -> str:
+        """The regime's label (``"not assessed"`` without a regime)."""
+        return self.regime.label if self.regime is not None else "not assessed"
 
     @property
     def group_text(self) -> str:
@@ -420,6 +448,8 @@ class Verdict:
             "gap_median": self.gap_median,
             "fit": None if self.fit is None else self.fit.to_dict(),
             "notes": list(self.notes),
+            "floor": None if self.floor is None else self.floor.to_dict(),
+            "regime": None if self.regime is None else self.regime.to_dict(),
         }
 
 
@@ -433,15 +463,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
-
-
-def _log_slope(x: np.ndarray, y: np.ndarray) -> float:
-    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-    if ok.sum() < 2 or np.unique(x[ok]).size < 2:
-        return math.nan
-    u, v = np.log(x[ok]), np.log(y[ok])
-    u = u - u.mean()
-    return float(np.sum(u * (v - v.mean())) / np.sum(u * u))
 
 
 def _format(value: float) -> str:
@@ -473,6 +494,9 @@ def _group_verdicts(
     min_x_values: int,
     bca_min_seeds: int,
     rng: int,
+    own: pd.DataFrame,
+    competitors: Competitors,
+    rules: RegimeRules,
 ) -> list[Verdict]:
     law = LAWS[relation.law]
     used = cells.loc[in_range]
@@ -503,8 +527,8 @@ def _group_verdicts(
         seeds = used["seed"].to_numpy(dtype=object) if "seed" in used.columns else None
         n_x = np.unique(x[positive]).size
         # The law's slopes over exactly the points of this fit.
-        predicted = _log_slope(x[positive], heuristic[positive])
-        rigorous_slope = _log_slope(x[positive], rigorous[positive])
+        predicted = log_slope(x[positive], heuristic[positive])
+        rigorous_slope = log_slope(x[positive], rigorous[positive])
         rigorous_applies = bool(rigorous_valid[positive].any())
         if seeds is not None and n_x >= 2:
             try:
@@ -557,6 +581,27 @@ def _group_verdicts(
             statement = _statement(label, fit, predicted, verdict)
             reason = fit.method_reason
         x_used = x[positive]
+        fitted_cells = used.loc[positive]
+        floor = (
+            floor_comparison(fitted_cells, relation.x)
+            if quantity in _LIP
+            else FloorComparison(math.nan, math.nan, False, 0, f"no data floor for the {label}")
+        )
+        regime = decide(
+            has_interval=verdict != INSUFFICIENT,
+            slope_ci=fit.slope_ci if fit is not None else (math.nan, math.nan),
+            quantity=quantity,
+            floor=floor,
+            gap_median=gap,
+            search=search_check(fitted_cells, own, competitors),
+            rules=rules,
+            theorem3=(
+                theorem3_status(fitted_cells, rules.theorem3_delta)
+                if relation.law == "universal"
+                else None
+            ),
+            why_not=reason if verdict == INSUFFICIENT else "",
+        )
         verdicts.append(
             Verdict(
                 experiment=relation.experiment,
@@ -585,6 +630,8 @@ def _group_verdicts(
                 gap_median=gap,
                 fit=fit,
                 notes=tuple(notes),
+                floor=floor,
+                regime=regime,
             )
         )
     return verdicts
@@ -608,6 +655,8 @@ def assess(
     min_x_values: int = 3,
     bca_min_seeds: int = BCA_MIN_SEEDS,
     rng: int = 0,
+    rules: RegimeRules = DEFAULT_RULES,
+    reference: pd.DataFrame | None = None,
 ) -> list[Verdict]:
     """Fit every relation of every experiment present in ``records`` and give verdicts.
 
@@ -627,6 +676,12 @@ def assess(
         Fewest seeds for BCa intervals (percentile below, with the reason).
     rng : int
         Seed of the bootstrap; verdicts are reproducible.
+    rules : RegimeRules
+        The fixed rules that label each verdict's regime
+        (:data:`robustlaw.analysis.regimes.DEFAULT_RULES`).
+    reference : pandas.DataFrame, optional
+        Member records to search for constructions and other search modes that beat the
+        fits (the search-limited rule), e.g. the whole store; default: ``records``.
 
     Returns
     -------
@@ -636,6 +691,9 @@ def assess(
         data remains gets "insufficient data".
     """
     records = validate_records(records)
+    if not isinstance(rules, RegimeRules):
+        raise TypeError(f"rules must be a RegimeRules, got {type(rules).__name__}")
+    reference = records if reference is None else validate_records(reference)
     for name, value, minimum in (("min_seeds", min_seeds, 2), ("min_x_values", min_x_values, 2)):
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -644,6 +702,8 @@ def assess(
     if cells.empty:
         return []
     in_range = in_fit_range(cells)
+    competitors = Competitors.build(reference)
+    own = own_members(records)
     verdicts: list[Verdict] = []
     for relation in relations:
         rows = cells["experiment"].astype(str).eq(relation.experiment)
@@ -678,6 +738,9 @@ def assess(
                     min_x_values=min_x_values,
                     bca_min_seeds=bca_min_seeds,
                     rng=rng,
+                    own=own,
+                    competitors=competitors,
+                    rules=rules,
                 )
             )
     return verdicts

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
+from rich.console import Console
 from rich.table import Table
 
 from robustlaw.cli._common import bad_input_exits, console, fail, print_json
@@ -45,6 +47,10 @@ def _format_ci(verdict: Any) -> str:
     return f"{fit.slope:.2f} [{low:.2f}, {high:.2f}]"
 
 
+def _two(value: float) -> str:
+    return f"{value:.2f}" if math.isfinite(value) else "—"
+
+
 def _value_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -69,6 +75,8 @@ def _groups(verdicts: list[Any]) -> tuple[str, list[str]]:
 
 def _verdict_tables(title: str, verdicts: list[Any]) -> list[Table]:
     """One small table per (relation, configuration): rows are lower / upper / exact."""
+    from robustlaw.analysis.summary import ratio_text
+
     common, varying = _groups(verdicts)
     sections: dict[tuple[str, str], list[Any]] = {}
     for verdict, at in zip(verdicts, varying, strict=True):
@@ -78,21 +86,44 @@ def _verdict_tables(title: str, verdicts: list[Any]) -> list[Table]:
         heading = f"[bold]{relation}[/]" + (f" at {at}" if at else "")
         if i == 0:
             heading = f"{title}\n[dim]{common}[/]\n{heading}" if common else f"{title}\n{heading}"
-        table = Table(title=heading, title_justify="left")
-        for column in ("quantity", "slope (95% CI)", "pred.", "verdict", "up/low"):
+        table = Table(title=heading, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        columns = ("", "slope (95% CI)", "pred.", "floor", "up/floor", "up/low")
+        for column in (*columns, "verdict", "regime"):
             table.add_column(column, no_wrap=True)
         for verdict in members:
             colour = {"consistent": "green", "inconsistent": "red"}.get(verdict.verdict, "yellow")
-            gap = verdict.gap_median
+            floor = verdict.floor
             table.add_row(
-                verdict.quantity_label,
+                verdict.quantity_label.replace(" bound", ""),
                 _format_ci(verdict),
-                f"{verdict.predicted_slope:.2f}" if math.isfinite(verdict.predicted_slope) else "—",
-                f"[{colour}]{verdict.verdict}[/]",
-                f"{gap:.2f}×" if math.isfinite(gap) else "—",
+                _two(verdict.predicted_slope),
+                _two(floor.slope) if floor is not None else "—",
+                ratio_text(floor.upper_ratio) if floor is not None else "—",
+                ratio_text(verdict.gap_median),
+                f"[{colour}]{verdict.verdict.replace(' data', '')}[/]",
+                verdict.regime_label.replace("in the law's regime", "law's regime"),
             )
         tables.append(table)
     return tables
+
+
+#: Columns the verdict tables need without cutting a cell.
+_TABLE_WIDTH = 100
+
+
+def _legend() -> str:
+    from robustlaw.analysis.regimes import DEFAULT_RULES as rules
+
+    return (
+        "[dim]slope: log-log slope of Lip against the relation's variable, 95% bootstrap "
+        "interval over seeds; pred.: the law's slope; floor: the data floor's own slope over "
+        "the same cells (the least Lip of any exact interpolant); up/floor, up/low: median "
+        "certified upper bound over the floor and over the lower bound. regime (first rule "
+        "that fires): floor-dominated (the floor moves with x and its slope is in the CI, or "
+        f"up/floor ≤ {rules.floor_ratio:g}), search-limited (a construction or another search "
+        "in the store is certified smoother), certificate-limited (up/low > "
+        f"{rules.certificate_gap:g}), else in the law's regime; the report has each check[/]"
+    )
 
 
 def _verdict_json(verdict: Any) -> dict[str, Any]:
@@ -110,6 +141,19 @@ def _verdict_json(verdict: Any) -> dict[str, Any]:
         "reason": verdict.reason,
         "rule": verdict.rule,
         "gap_median": verdict.gap_median,
+        "floor_slope": None if verdict.floor is None else verdict.floor.slope,
+        "upper_over_floor": None if verdict.floor is None else verdict.floor.upper_ratio,
+        "floor": None if verdict.floor is None else verdict.floor.to_dict(),
+        "regime": verdict.regime_label,
+        "regime_rule": None if verdict.regime is None else verdict.regime.rule,
+        "regime_checks": (
+            [] if verdict.regime is None else [c.to_dict() for c in verdict.regime.checks]
+        ),
+        "theorem3": (
+            None
+            if verdict.regime is None or verdict.regime.theorem3 is None
+            else verdict.regime.theorem3.to_dict()
+        ),
     }
 
 
@@ -161,16 +205,16 @@ def _run(
         highlight=False,
     )
     if result.headline:
+        # the verdict tables need about 100 columns; files and pipes get them whole
+        wide = console if console.is_terminal else Console(width=max(console.width, _TABLE_WIDTH))
         for table in _verdict_tables(f"{name}: fitted log-log slopes", result.headline):
-            console.print(table)
-        console.print(
-            "[dim]slope: log-log slope of Lip against the relation's variable, 95% bootstrap "
-            "interval over seeds; pred.: the law's slope; up/low: median certified "
-            "upper/lower ratio of the fitted cells[/]",
-            highlight=False,
-        )
+            wide.print(table)
+        console.print(_legend(), highlight=False)
         for note in dict.fromkeys(v.reason for v in result.headline if v.reason):
             console.print(f"[dim]note: {note}[/]", highlight=False)
+        theorem3 = [v.regime.theorem3 for v in result.headline if v.regime and v.regime.theorem3]
+        for text in dict.fromkeys(t.text for t in theorem3):
+            console.print(f"[dim]{text}[/]", highlight=False)
     floor_line = _floor_line(result)
     if floor_line:
         console.print(floor_line, highlight=False, soft_wrap=True)

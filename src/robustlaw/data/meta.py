@@ -43,7 +43,7 @@ class SampleMeta:
     label_params : dict
         Resolved parameters of the label model.
     noise_level : float or None
-        sigma^2 = E[Var(y | x)] [BS, Section 1]; ``None`` when unknown.
+        sigma^2 = E[Var(y | x)] (Section 1 of [BS]); ``None`` when unknown.
     noise_level_kind : str or None
         ``"exact"`` (closed form), ``"monte_carlo"`` (estimated, see ``noise_level_stderr``),
         ``"lower_bound"`` (the true sigma^2 is at least this; fitting below it still puts a

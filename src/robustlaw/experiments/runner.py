@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from robustlaw.experiments.catalog import CATALOG, experiment_spec
+from robustlaw.experiments.catalog import CATALOG, experiment_spec, spec_text
 from robustlaw.sweep import SweepSummary, load, run_sweep
 
 __all__ = ["ExperimentResult", "run_experiment"]
@@ -83,7 +83,7 @@ def run_experiment(
     -------
     ExperimentResult
     """
-    from robustlaw.analysis.report import build_report
+    from robustlaw.analysis.report import SpecText, build_report
     from robustlaw.analysis.verdicts import assess
 
     experiment = CATALOG.get(name)
@@ -105,7 +105,8 @@ def run_experiment(
     )
     records = load(store, spec_name=spec.name)
     say("fitting power laws and bootstrapping over seeds")
-    every_verdict = assess(records)
+    # constructions and other search modes anywhere in the store may beat these fits
+    every_verdict = assess(records, reference=load(store))
     verdicts = [v for v in every_verdict if v.experiment == experiment.label]
     headline = [v for v in verdicts if v.relation in experiment.headline]
     report_path = None
@@ -119,7 +120,7 @@ def run_experiment(
         report_path = build_report(
             records,
             out / f"{spec.name}-report",
-            specs=list(records.attrs.get("specs", ())) or [spec.source],
+            specs=[SpecText(spec.name, "toml", spec_text(name, scale))],
             meta=meta,
             progress=say,
             verdicts=every_verdict,

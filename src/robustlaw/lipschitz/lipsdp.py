@@ -238,6 +238,8 @@ def lipsdp_bound(
     budget : Budget
         ``seconds`` is passed to the solver as its time limit (per member).
 
+    Notes
+    -----
     Status per member: "ok" when the solver finished and the certificate checked; "budget"
     when it stopped at its limit but its multipliers still certified a bound;
     "not_converged: ..." (no certificate) and "solver_failed: ..." give upper = inf.

@@ -391,7 +391,9 @@ class Store:
 
         Integer columns use pandas' nullable ``Int64``, ``fit_reached`` the nullable
         ``boolean``; floats are NaN where not measured. ``frame.attrs["specs"]`` holds the
-        registered specs (as written) and ``frame.attrs["meta"]`` the store's path and
+        registered specs (as written), ``frame.attrs["spec_paths"]`` the file each was read
+        from (for reports that show a spec in its own language) and ``frame.attrs["meta"]``
+        the store's path and
         the versions that produced the rows (read by :mod:`robustlaw.analysis.report`).
         """
         import pandas as pd
@@ -420,6 +422,8 @@ class Store:
         )
         names = self.spec_names() if spec_name is None else [spec_name]
         frame.attrs["specs"] = [s for s in map(self.spec_source, names) if s is not None]
+        paths = dict(self._conn.execute("SELECT spec_name, path FROM specs").fetchall())
+        frame.attrs["spec_paths"] = {n: paths[n] for n in names if paths.get(n)}
         frame.attrs["meta"] = {
             "store": str(self.path),
             "package versions": ", ".join(sorted(set(frame["package_version"].dropna()))),
