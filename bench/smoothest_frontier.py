@@ -150,7 +150,11 @@ def table(path: Path) -> None:
         for k in sorted({r["k"] for r in sub}):
             cells, best = [], math.inf
             for m in modes:
-                ups = [r["upper"] for r in sub if r["k"] == k and r["mode"] == m]
+                per_seed: dict[int, float] = {}  # the best construction of each seed
+                for r in sub:
+                    if r["k"] == k and r["mode"] == m:
+                        per_seed[r["seed"]] = min(per_seed.get(r["seed"], math.inf), r["upper"])
+                ups = list(per_seed.values())
                 med = _median(ups)
                 best = min(best, med) if ups else best
                 cells.append(f"{med:.3f} [{len(ups)}]" if ups else "-")
@@ -165,7 +169,7 @@ def table(path: Path) -> None:
                 f"| {' | '.join(sec)} |"
             )
         print()
-        for m in modes:
+        for m in (m for m in modes if m != "construction"):
             pts = [r for r in sub if r["mode"] == m and n / d <= r["k"] <= n]
             if len({r["seed"] for r in pts}) < 2 or len({r["k"] for r in pts}) < 3:
                 continue

@@ -126,7 +126,7 @@ def _ascend(phis: np.ndarray) -> np.ndarray:
         return -float(_riemann(f).sum()), -grad.reshape(-1)
 
     bounds = list(zip((1e-9 * top).reshape(-1), (top * (1 - 1e-9)).reshape(-1), strict=True))
-    options = {"maxiter": 2000, "gtol": 1e-12, "ftol": 1e-15}
+    options = {"maxiter": 300, "gtol": 1e-10, "ftol": 1e-13}
     x0 = start[:, 1:-1].reshape(-1)
     res = minimize(value_grad, x0, jac=True, method="L-BFGS-B", bounds=bounds, options=options)
     out = full(res.x)
@@ -209,7 +209,8 @@ def cone_interpolant(
     U = Xn / norms[:, None]
     theta = np.arccos(np.clip(U @ U.T, -1.0, 1.0))
     r = _radii(theta)
-    table = np.stack([cone_profile(r, m)[0] for m in range(1, MAX_PIECES + 1)], axis=1)
+    profiles = [cone_profile(r, m) for m in range(1, MAX_PIECES + 1)]  # S (n,), phis (n, m+1)
+    table = np.stack([S for S, _ in profiles], axis=1)
     need = np.abs(yn)
 
     def pieces(L: float) -> np.ndarray | None:
@@ -238,7 +239,7 @@ def cone_interpolant(
     weights = cap_weights(Xn)
     Ws, bs, as_, groups = [], [], [], []
     for i in np.flatnonzero(m > 0):
-        _, phis = cone_profile(r[i], int(m[i]))
+        phis = profiles[int(m[i]) - 1][1][i : i + 1]
         # thresholds on t = <w_i, x>, ||w_i|| = 1 / ||x_i||: the cap's angle is r_i exactly
         tau = np.cos(phis[0, :-1]) / norms[i]
         alpha = np.diff(np.concatenate([[0.0], 1.0 / np.sin(phis[0, :-1])]))
