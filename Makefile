@@ -47,7 +47,7 @@ demo: $(VENV)/.installed-demo
 
 test: $(VENV)/.installed-test system-deps
 	$(BIN)/ruff check src tests $(wildcard bench examples)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadgroup
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests $(wildcard bench examples)

@@ -60,20 +60,28 @@ def _data(dtype):
     return X, y
 
 
-def _useful_flops(widths, steps):
-    return sum(k * N * (4 * D + 6) for k in widths) * steps
+def _useful_flops(widths, steps, n=N, d=D):
+    """FLOPs of the real (unpadded) units: n k (4 d + 6) per member and Adam step."""
+    return sum(k * n * (4 * d + 6) for k in widths) * steps
 
 
-def _peak_gflops(dtype, size=2048, reps=5):
+def _peak_gflops(dtype, size=2048, reps=5, device="cpu"):
+    """Best GFLOP/s of a size x size matmul on ``device`` (synchronized on CUDA)."""
     import torch
 
-    a = torch.randn(size, size, dtype=dtype)
-    b = torch.randn(size, size, dtype=dtype)
+    def sync():
+        if torch.device(device).type == "cuda":
+            torch.cuda.synchronize(device)
+
+    a = torch.randn(size, size, dtype=dtype, device=device)
+    b = torch.randn(size, size, dtype=dtype, device=device)
     a @ b
+    sync()
     best = float("inf")
     for _ in range(reps):
         t = time.perf_counter()
         a @ b
+        sync()
         best = min(best, time.perf_counter() - t)
     return 2 * size**3 / best / 1e9
 

@@ -21,16 +21,11 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from robustlaw import data, lipschitz, models, sweep, theory
+from robustlaw._version import __version__
 from robustlaw.fitting import BelowNoise, Interpolate, fit, smoothest_fit
-
-try:
-    __version__ = version("robustlaw")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0+unknown"
 
 
 def __getattr__(name: str) -> Any:

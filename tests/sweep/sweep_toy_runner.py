@@ -9,7 +9,9 @@ norm at the first point (a lower bound). ``model.options`` switch on test behavi
 - ``diverge``: widths whose members are reported as diverged;
 - ``raise``: the runner raises (every member fails);
 - ``sleep``: seconds to sleep per batch;
-- ``log``: a file to which the hashes of every executed batch are appended;
+- ``log``: a file to which every executed batch appends one line, its trial hashes;
+- ``started``: a directory in which each executed batch creates a file named by the pid
+  of the process running it (then waits ``sleep`` seconds as usual);
 - ``crash_marker``: a file; when absent the runner creates it and kills its own process
   (SIGKILL), so the first attempt of the batch dies;
 - ``crash_always``: the runner always kills its own process.
@@ -51,9 +53,11 @@ def toy_runner(batch, context):
     opts = cfg.model.options
     if opts.get("log"):
         with open(opts["log"], "a", encoding="utf-8") as fh:
-            fh.write("".join(f"{h}\n" for h in batch.hashes))
+            fh.write(" ".join(batch.hashes) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
+    if opts.get("started"):
+        Path(opts["started"], str(os.getpid())).touch()
     marker = opts.get("crash_marker")
     if marker and not Path(marker).exists():
         Path(marker).write_text(str(os.getpid()))
@@ -109,6 +113,8 @@ def toy_spec(**overrides) -> dict:
         "seeds": [0, 1],
         "data": {"distribution": "gaussian", "n": [12, 20], "d": 3},
         "model": {"widths": [2, 5, 9]},
+        # toy batches take milliseconds: worker processes are asked for where tested
+        "run": {"workers": 1},
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(raw.get(key), dict):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from robustlaw import __version__
+from robustlaw._version import __version__
 from robustlaw.cli.bound import bound
 from robustlaw.cli.data import data_app
 from robustlaw.cli.experiments import demo, reproduce

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from robustlaw import theory
 from robustlaw.cli._common import bad_input_exits, console, fail, print_json
+
+if TYPE_CHECKING:
+    from robustlaw.theory import PresetReport
 
 
 def _format(value: float) -> str:
@@ -43,7 +46,7 @@ def _print_summary(summary: dict) -> None:
     console.print(table)
 
 
-def _print_preset(report: theory.PresetReport) -> None:
+def _print_preset(report: PresetReport) -> None:
     preset = report.preset
     table = Table(title=f"{preset.name}: n = {preset.n}, d = {preset.d}")
     table.add_column("parameter count")
@@ -78,6 +81,8 @@ def bound(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Every bound of the law at (n, d, p): rigorous, heuristic, conjecture, inverse."""
+    from robustlaw import theory
+
     with bad_input_exits():
         if preset is not None:
             report = theory.preset_report(preset, L=target_lip)

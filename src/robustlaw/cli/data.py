@@ -10,7 +10,6 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from robustlaw import theory
 from robustlaw.cli._common import bad_input_exits, console, fail, print_json
 
 data_app = typer.Typer(
@@ -124,6 +123,8 @@ def _intrinsic(X: Any, method: str, n: int) -> dict[str, Any]:
 def _theory(n: int, d: int, dims: dict[str, float | None]) -> list[dict[str, Any]]:
     """Parameters for an O(1)-Lipschitz fit, p = n d_used (informal law at L = 1), and the
     two-layer width k with k (d + 2) >= p on the ambient inputs."""
+    from robustlaw import theory
+
     rows = []
     for label, used in dims.items():
         if used is None:

@@ -11,7 +11,16 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from robustlaw.cli._common import bad_input_exits, console, fail, print_json
+from robustlaw.cli._common import (
+    DryRun,
+    Workers,
+    bad_input_exits,
+    console,
+    fail,
+    parse_workers,
+    print_json,
+    print_sizes,
+)
 
 OutDir = Annotated[
     Path,
@@ -29,13 +38,16 @@ Progress = Annotated[
 AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
-def _executor_options(executor: str, address: str | None) -> dict[str, Any]:
+def _executor_options(executor: str, address: str | None, workers: str | None) -> dict[str, Any]:
     if executor not in ("local", "ray"):
         fail(f"--executor must be 'local' or 'ray', got {executor!r}")
+    count = parse_workers(workers)
     if executor == "local":
         if address is not None:
             fail("--address applies to --executor ray")
-        return {}
+        return {} if count is None else {"workers": count}
+    if workers is not None:
+        fail("--workers applies to --executor local (Ray sizes its own workers)")
     return {"address": address}
 
 
@@ -166,10 +178,24 @@ def _run(
     device: str | None,
     progress: bool | None,
     as_json: bool,
+    workers: str | None = None,
+    dry_run: bool = False,
 ) -> None:
-    from robustlaw.experiments import run_experiment
+    from robustlaw.experiments import experiment_spec, run_experiment
 
-    options = _executor_options(executor, address)
+    options = _executor_options(executor, address, workers)
+    if dry_run:
+        from robustlaw.sweep import size
+
+        with bad_input_exits():
+            estimate = size(
+                experiment_spec(name, scale),
+                out / "results.db",
+                workers=options.get("workers"),
+                device=device,
+            )
+        print_sizes([estimate], as_json)
+        return
     say = (lambda message: None) if as_json else (
         lambda message: console.print(f"[dim]{message}[/]", highlight=False)
     )  # fmt: skip
@@ -254,8 +280,10 @@ def demo(
     out: OutDir = Path("robustlaw-results"),
     executor: Executor = "local",
     address: Address = None,
+    workers: Workers = None,
     device: Device = None,
     progress: Progress = None,
+    dry_run: DryRun = False,
     as_json: AsJson = False,
     scale: Annotated[str, typer.Option(hidden=True, help="default or tiny (smoke test).")] = (
         "default"
@@ -269,7 +297,7 @@ def demo(
     axes, prints the slope with its bootstrap CI next to the conjecture's 1/2, and writes an
     HTML report. Rerunning resumes: finished trials are read from the store.
     """
-    _run("demo", scale, out, executor, address, device, progress, as_json)
+    _run("demo", scale, out, executor, address, device, progress, as_json, workers, dry_run)
 
 
 def reproduce(
@@ -282,8 +310,10 @@ def reproduce(
     out: OutDir = Path("robustlaw-results"),
     executor: Executor = "local",
     address: Address = None,
+    workers: Workers = None,
     device: Device = None,
     progress: Progress = None,
+    dry_run: DryRun = False,
     as_json: AsJson = False,
     list_: Annotated[bool, typer.Option("--list", help="List the experiments and exit.")] = False,
     print_spec: Annotated[
@@ -324,4 +354,4 @@ def reproduce(
         if print_spec:
             typer.echo(spec_text(name, scale), nl=False)
             return
-    _run(name, scale, out, executor, address, device, progress, as_json)
+    _run(name, scale, out, executor, address, device, progress, as_json, workers, dry_run)

@@ -6,7 +6,6 @@ import math
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 from rich.table import Table
 
@@ -92,7 +91,7 @@ def _print_report(report, path: Path) -> None:
             f"  (lower by {report.lower_method[b]}, upper by {report.upper_method[b]};"
             f" ratio {_fmt(float(report.ratio[b]))})"
         )
-        if not np.isnan(exact):
+        if not math.isnan(exact):
             line += f"; exact value {_fmt(exact)}"
         console.print(line, highlight=False)
 
@@ -134,6 +133,8 @@ def lipschitz(
 
     A state dict of such a Sequential needs --activation (the activation between its Linears).
     """
+    import numpy as np
+
     from robustlaw.lipschitz import Budget, estimate
 
     with bad_input_exits():

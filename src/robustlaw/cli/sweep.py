@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from robustlaw.cli._common import bad_input_exits, console, fail, print_json
+from robustlaw.cli._common import (
+    DryRun,
+    Workers,
+    bad_input_exits,
+    console,
+    fail,
+    parse_workers,
+    print_json,
+    print_sizes,
+)
 
 app = typer.Typer(
     name="sweep",
@@ -43,12 +52,13 @@ def run(
     object_store_mb: Annotated[
         int | None, typer.Option(help="Object store of a local Ray, in MB.")
     ] = None,
+    workers: Workers = None,
     threads: Annotated[
-        int | None, typer.Option(help="Torch threads of the local executor.")
+        int | None, typer.Option(help="Torch threads per local process (default 1).")
     ] = None,
     device: Annotated[str | None, typer.Option(help="Torch device (default: the spec's).")] = None,
     max_members: Annotated[int | None, typer.Option(help="Split larger batches.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; run nothing.")] = False,
+    dry_run: DryRun = False,
     progress: Annotated[
         bool | None,
         typer.Option("--progress/--no-progress", help="Progress bar (default: on a terminal)."),
@@ -56,18 +66,21 @@ def run(
     as_json: AsJson = False,
 ) -> None:
     """Run every unfinished trial of each spec; finished trials are skipped."""
-    from robustlaw.sweep import load_spec, plan_sweep, run_sweep
+    from robustlaw.sweep import load_spec, run_sweep, size
 
     store = store or _default_store()
     with bad_input_exits():
         loaded = [load_spec(path) for path in specs]  # validate all before running any
         if executor not in ("local", "ray"):
             fail(f"--executor must be 'local' or 'ray', got {executor!r}")
+        count = parse_workers(workers)
         if executor == "local":
             if address is not None or num_cpus is not None or object_store_mb is not None:
                 fail("--address, --num-cpus and --object-store-mb apply to --executor ray")
             options = {"threads": threads}
         else:
+            if workers is not None:
+                fail("--workers applies to --executor local (Ray sizes its own workers)")
             options = {
                 "address": address,
                 "num_cpus": num_cpus,
@@ -78,22 +91,11 @@ def run(
                 else object_store_mb * 1024 * 1024,
             }
         if dry_run:
-            plans = [(spec, plan_sweep(spec, store, max_members)) for spec in loaded]
-            rows = [
-                {
-                    "spec_name": spec.name,
-                    "trials": len(p.trials),
-                    "finished": p.skipped,
-                    "pending": len(p.pending),
-                    "batches": len(p.batches),
-                    "largest_batch": max((len(b) for b in p.batches), default=0),
-                }
-                for spec, p in plans
+            sizes = [
+                size(spec, store, workers=count, max_members=max_members, device=device)
+                for spec in loaded
             ]
-            if as_json:
-                print_json(rows)
-            else:
-                _table("plan (nothing run)", rows)
+            print_sizes(sizes, as_json)
             return
         summaries = [
             run_sweep(
@@ -104,6 +106,7 @@ def run(
                 device=device,
                 max_members=max_members,
                 progress=progress,
+                workers=count,
             ).to_dict()
             for spec in loaded
         ]

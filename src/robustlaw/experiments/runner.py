@@ -59,6 +59,7 @@ def run_experiment(
     progress: bool | None = None,
     report: bool = True,
     log: Callable[[str], None] | None = None,
+    workers: int | str | None = None,
 ) -> ExperimentResult:
     """Run (or resume) a packaged experiment, analyse it and write its report.
 
@@ -78,6 +79,8 @@ def run_experiment(
         Write the HTML report (figures as PNG and PDF next to it).
     log : callable, optional
         Receives one line per step.
+    workers : int or "auto", optional
+        Local worker processes (default: the spec's ``run.workers``, one per core).
 
     Returns
     -------
@@ -102,6 +105,7 @@ def run_experiment(
         executor_options=executor_options,
         device=device,
         progress=progress,
+        workers=workers,
     )
     records = load(store, spec_name=spec.name)
     say("fitting power laws and bootstrapping over seeds")

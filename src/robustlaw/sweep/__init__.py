@@ -5,7 +5,8 @@
     import robustlaw.sweep as sw
     spec = sw.load_spec("examples/two_layer_law.toml")   # pydantic-validated, unknown keys rejected
     trials = sw.expand(spec)                              # frozen configs with content hashes
-    summary = sw.run_sweep(spec, store="results.db")      # executor="ray" for a cluster
+    print(sw.size(spec, store="results.db"))              # trials, batches, CPU-hours
+    summary = sw.run_sweep(spec, store="results.db")      # workers on every core; or "ray"
     frame = sw.load("results.db")                         # one row per trial, flat columns
 
 Rerunning a spec skips the trials already finished; a killed run loses only the batches
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from robustlaw.sweep.driver import SweepSummary, plan_sweep, run_sweep
+from robustlaw.sweep.driver import SweepSummary, plan_sweep, run_sweep, size
 from robustlaw.sweep.executors import (
     EXECUTORS,
     BatchResult,
@@ -25,6 +26,7 @@ from robustlaw.sweep.executors import (
     RayExecutor,
     get_executor,
     register_executor,
+    resolve_workers,
 )
 from robustlaw.sweep.plan import (
     Batch,
@@ -44,6 +46,7 @@ from robustlaw.sweep.run import (
     register_runner,
     run_batch,
 )
+from robustlaw.sweep.sizing import SweepSize, batch_cost, trial_cost
 from robustlaw.sweep.spec import EXPERIMENTS, Spec, SpecError, load_spec, parse_spec
 from robustlaw.sweep.store import BLOB_COLUMNS, COLUMNS, DEFAULT_STORE, SpecStatus, Store
 
@@ -65,10 +68,12 @@ __all__ = [
     "SpecError",
     "SpecStatus",
     "Store",
+    "SweepSize",
     "SweepSummary",
     "Trial",
     "TrialConfig",
     "TrialOutcome",
+    "batch_cost",
     "canonical_json",
     "expand",
     "export",
@@ -81,9 +86,12 @@ __all__ = [
     "plan_sweep",
     "register_executor",
     "register_runner",
+    "resolve_workers",
     "run_batch",
     "run_sweep",
+    "size",
     "status",
+    "trial_cost",
     "trial_hash",
 ]
 

@@ -15,14 +15,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from robustlaw.sweep.executors import Executor, get_executor
+from robustlaw.sweep.executors import Executor, get_executor, resolve_workers
 from robustlaw.sweep.plan import Plan, expand, group, make_plan
 from robustlaw.sweep.progress import SweepProgress
 from robustlaw.sweep.run import get_runner
+from robustlaw.sweep.sizing import SweepSize, size_sweep
 from robustlaw.sweep.spec import Spec, load_spec
 from robustlaw.sweep.store import DEFAULT_STORE, Store
 
-__all__ = ["SweepSummary", "plan_sweep", "run_sweep"]
+__all__ = ["SweepSummary", "plan_sweep", "run_sweep", "size"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class SweepSummary:
     store : str
         Path of the store.
     executor : str
+    workers : int
+        Processes the batches ran in (1: the driver's own).
     """
 
     spec_name: str
@@ -61,6 +64,7 @@ class SweepSummary:
     store_seconds: float
     store: str
     executor: str
+    workers: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,6 +90,29 @@ def plan_sweep(
         with Store(store, create=False) as opened:
             finished = opened.finished_hashes()
     return make_plan(spec, finished, max_members or spec.run.max_members)
+
+
+def size(
+    spec: Spec | str | Path,
+    store: str | Path | None = None,
+    *,
+    workers: int | str | None = None,
+    max_members: int | None = None,
+    device: str | None = None,
+    probe: int = 3,
+) -> SweepSize:
+    """Trials, batches and estimated CPU time of a spec's pending trials, without running
+    the sweep or writing to ``store`` (see :func:`robustlaw.sweep.sizing.size_sweep`)."""
+    spec = _as_spec(spec)
+    plan = plan_sweep(spec, store, max_members)
+    return size_sweep(
+        spec,
+        plan,
+        store,
+        workers=resolve_workers(workers if workers is not None else spec.run.workers),
+        probe=probe,
+        device=resolve_device(device or spec.run.device),
+    )
 
 
 def resolve_device(device: str) -> str:
@@ -120,6 +147,7 @@ def run_sweep(
     device: str | None = None,
     max_members: int | None = None,
     progress: bool | None = None,
+    workers: int | str | None = None,
 ) -> SweepSummary:
     """Run every unfinished trial of a spec and store the results.
 
@@ -140,6 +168,10 @@ def run_sweep(
         Split batches larger than this (default: the spec's ``run.max_members``).
     progress : bool, optional
         Show a progress bar (default: only on a terminal).
+    workers : int or "auto", optional
+        Worker processes of the local executor (default: the spec's ``run.workers``, or
+        ``executor_options["workers"]``); 1 runs the batches in this process. Ignored by
+        other executors. The numbers do not depend on it.
 
     Returns
     -------
@@ -160,7 +192,12 @@ def run_sweep(
     trials = expand(spec)
     plan_seconds = time.perf_counter() - t0
     owns = not isinstance(executor, Executor)
-    runner_exec = get_executor(executor, **dict(executor_options or {})) if owns else executor
+    options = dict(executor_options or {})
+    if owns and executor == "local":
+        if workers is not None and options.get("workers", workers) != workers:
+            raise ValueError("workers is given twice (as an argument and an executor option)")
+        options.setdefault("workers", workers if workers is not None else spec.run.workers)
+    runner_exec = get_executor(executor, **options) if owns else executor
     counts = {"done": 0, "failed": 0, "diverged": 0}
     batches_run = 0
     with Store(store) as db:
@@ -170,7 +207,8 @@ def run_sweep(
         store_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
         pending = [t for t in trials if t.hash not in finished]
-        the_plan = Plan(trials=trials, pending=pending, batches=group(pending, members))
+        batches = group(pending, members, spec.run.split)
+        the_plan = Plan(trials=trials, pending=pending, batches=batches)
         plan_seconds += time.perf_counter() - t0
         runners = {kind: get_runner(kind) for kind in {b.kind for b in the_plan.batches}}
         try:
@@ -210,4 +248,5 @@ def run_sweep(
         store_seconds=store_seconds,
         store=str(store),
         executor=runner_exec.name,
+        workers=getattr(runner_exec, "used", 1),
     )

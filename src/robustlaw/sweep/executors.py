@@ -1,19 +1,24 @@
 """Executors: where batches run. One interface, a registry, two implementations.
 
-- ``local`` (default): in the driver's process, one batch after another, torch using
-  every core.
+- ``local`` (default): worker processes on this machine, one per available core, torch at
+  one thread each (:mod:`robustlaw.sweep.workers`); with ``workers=1``, in the driver's
+  process, one batch after another (torch at one thread too, so that both store the same
+  numbers).
 - ``ray``: each batch is one Ray task on a local Ray (started on demand) or on a cluster
   (``address``); workers pin torch to their CPU share; a task whose worker dies is retried
   ``max_retries`` times, then its trials are recorded as failed with the error.
 
 Every executor yields :class:`BatchResult` objects as batches finish; only the driver
 writes them to the store. Runners are resolved in the driver and shipped with each task,
-so workers need no registration of their own.
+so workers need no registration of their own. Where a batch runs never changes what it
+computes: the batches come from the plan, not from the number of workers.
 """
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +26,8 @@ from typing import Any, ClassVar
 
 from robustlaw.sweep.plan import Batch
 from robustlaw.sweep.run import Runner, failed_records, run_batch
+from robustlaw.sweep.sizing import batch_cost
+from robustlaw.sweep.workers import WorkerPool
 
 __all__ = [
     "EXECUTORS",
@@ -28,8 +35,11 @@ __all__ = [
     "Executor",
     "LocalExecutor",
     "RayExecutor",
+    "available_cores",
+    "by_cost",
     "get_executor",
     "register_executor",
+    "resolve_workers",
 ]
 
 
@@ -115,24 +125,79 @@ def get_executor(name: str, **options: Any) -> Executor:
     return EXECUTORS[name](**options)
 
 
+def resolve_workers(workers: int | str | None) -> int:
+    """The number of local worker processes: ``"auto"`` (or None) is one per available core.
+
+    Raises
+    ------
+    ValueError
+        When ``workers`` is neither a positive integer nor ``"auto"``.
+    """
+    if workers is None or workers == "auto":
+        return available_cores()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers <= 0:
+        raise ValueError(f"workers must be a positive integer or 'auto', got {workers!r}")
+    return workers
+
+
+#: Estimated CPU seconds below which "auto" runs the batches in the driver's process.
+SPAWN_WORTH_SECONDS = 10.0
+
+
+def by_cost(batches: Sequence[Batch]) -> list[Batch]:
+    """The batches longest first by their estimated cost (ties keep the plan's order)."""
+    costs = [batch_cost(batch) for batch in batches]
+    order = sorted(range(len(batches)), key=lambda i: -costs[i])
+    return [batches[i] for i in order]
+
+
 @register_executor
 class LocalExecutor(Executor):
-    """In-process, one batch at a time, torch using ``threads`` threads (default: every
-    core available to the process)."""
+    """Batches on this machine: ``workers`` spawned processes, or in-process for one.
+
+    With several workers the batches are handed out longest first (by
+    :func:`robustlaw.sweep.sizing.batch_cost`) to whichever worker is idle; a worker that
+    dies is replaced and its batch run once more (then recorded as failed).
+
+    Parameters
+    ----------
+    workers : int or "auto"
+        Worker processes. With 1, batches run in the driver's process, one after another
+        (no process is started). "auto" (default): one per available core, or the driver's
+        process when the batches are estimated below :data:`SPAWN_WORTH_SECONDS` in all
+        (starting a worker takes seconds).
+    threads : int, optional
+        Torch threads per process (default 1: the networks are small, a second thread in one
+        process mostly waits, and one thread everywhere gives the same numbers in the
+        driver's process as in the workers).
+
+    """
 
     name = "local"
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, workers: int | str | None = "auto", threads: int | None = None) -> None:
         if threads is not None and (
             isinstance(threads, bool) or not isinstance(threads, int) or threads <= 0
         ):
             raise ValueError(f"threads must be a positive integer, got {threads!r}")
-        self.threads = threads or available_cores()
+        self.auto = workers is None or workers == "auto"
+        self.workers = resolve_workers(workers)
+        if self.workers > 1 and mp.current_process().daemon:
+            warnings.warn(
+                "a daemonic process cannot start worker processes: the local executor runs "
+                "the batches in this process",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self.workers = 1
+        self.threads = threads or 1
+        self.used = 1
         self._running = 0
+        self._pool: WorkerPool | None = None
 
     @property
     def running(self) -> int:
-        return self._running
+        return self._pool.running if self._pool is not None else self._running
 
     def run(
         self,
@@ -141,6 +206,29 @@ class LocalExecutor(Executor):
         runners: Mapping[str, Runner],
         device: str = "cpu",
         on_start: Callable[[Batch], None] | None = None,
+    ) -> Iterator[BatchResult]:
+        count = min(self.workers, len(batches))
+        if self.auto and sum(batch_cost(b) for b in batches) < SPAWN_WORTH_SECONDS:
+            count = 1
+        self.used = max(1, count)
+        if count <= 1:
+            yield from self._run_here(batches, runners=runners, device=device, on_start=on_start)
+            return
+        self._pool = WorkerPool(count, self.threads, device, runners, on_start)
+        try:
+            for batch, records in self._pool.run(by_cost(batches)):
+                yield BatchResult(batch, records)
+        finally:
+            self._pool.close()
+            self._pool = None
+
+    def _run_here(
+        self,
+        batches: Sequence[Batch],
+        *,
+        runners: Mapping[str, Runner],
+        device: str,
+        on_start: Callable[[Batch], None] | None,
     ) -> Iterator[BatchResult]:
         import torch
 
@@ -157,6 +245,11 @@ class LocalExecutor(Executor):
             self._running = 0
             if torch.get_num_threads() != previous:
                 torch.set_num_threads(previous)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
 
 def _ray_task(

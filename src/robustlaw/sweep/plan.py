@@ -400,7 +400,7 @@ def expand(spec: Spec | GridSpec) -> list[Trial]:
     return list(seen.values())
 
 
-def group(trials: Iterable[Trial], max_members: int | None = None) -> list[Batch]:
+def group(trials: Iterable[Trial], max_members: int | None = None, split: int = 1) -> list[Batch]:
     """Gather trials into batches by batch key, members ordered by width.
 
     Parameters
@@ -408,12 +408,18 @@ def group(trials: Iterable[Trial], max_members: int | None = None) -> list[Batch
     trials : iterable of Trial
     max_members : int, optional
         Split a group into batches of at most this many members (consecutive widths).
+    split : int
+        Deal each group's members into this many batches of about equal estimated cost
+        (:func:`robustlaw.sweep.sizing.split_group`) before ``max_members`` applies.
 
     Returns
     -------
     list of Batch
-        In order of each group's first trial.
+        In order of each group's first trial. The batches depend on the trials and these
+        two numbers only, never on where they will run.
     """
+    from robustlaw.sweep.sizing import split_group
+
     if max_members is not None and (
         isinstance(max_members, bool) or not isinstance(max_members, int) or max_members <= 0
     ):
@@ -424,8 +430,10 @@ def group(trials: Iterable[Trial], max_members: int | None = None) -> list[Batch
     batches = []
     for key, members in groups.items():
         members = sorted(members, key=lambda t: (t.config.model.width or 0, t.hash))
-        size = max_members or len(members)
-        chunks = [members[i : i + size] for i in range(0, len(members), size)]
+        chunks = []
+        for part in split_group(members, split) if split != 1 else [members]:
+            size = max_members or len(part)
+            chunks.extend(part[i : i + size] for i in range(0, len(part), size))
         for i, chunk in enumerate(chunks):
             name = key if len(chunks) == 1 else f"{key}#{i}"
             batches.append(Batch(key=name, kind=chunk[0].config.kind, trials=tuple(chunk)))
@@ -459,9 +467,12 @@ def make_plan(
     spec: Spec | GridSpec,
     finished: Iterable[str] = (),
     max_members: int | None = None,
+    split: int | None = None,
 ) -> Plan:
-    """Expand a spec, drop the trials whose hash is in ``finished``, group the rest."""
+    """Expand a spec, drop the trials whose hash is in ``finished``, group the rest
+    (``split`` defaults to the spec's ``run.split``)."""
     trials = expand(spec)
     finished = set(finished)
     pending = [t for t in trials if t.hash not in finished]
-    return Plan(trials=trials, pending=pending, batches=group(pending, max_members))
+    split = spec.run.split if split is None else split
+    return Plan(trials=trials, pending=pending, batches=group(pending, max_members, split))

@@ -447,18 +447,39 @@ def _check(fn: Callable[[Any], Any], value: Any) -> Any:
 
 
 class RunSection(_Section):
-    """How to run (not part of a trial's identity): device and batch size.
+    """How to run (not part of a trial's identity): device, batches, worker processes.
 
     ``device`` is a torch device string, or ``"auto"``: CUDA when available, else the CPU.
+    ``max_members`` splits a group into batches of at most that many consecutive widths;
+    ``split`` runs each group as that many batches of about equal estimated cost (widths
+    dealt by :func:`robustlaw.sweep.sizing.split_group`), so that the cores stay busy to
+    the end. ``workers``: local worker processes, a positive integer or ``"auto"`` (one
+    per available core); where a batch runs never changes its numbers.
     """
 
     device: str = "auto"
     max_members: int | None = None
+    split: int = 1
+    workers: int | Literal["auto"] = "auto"
 
     @field_validator("max_members", mode="before")
     @classmethod
     def _max_members(cls, value: Any) -> Any:
         return None if value is None else _check(_positive_int, value)
+
+    @field_validator("split", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return _check(_positive_int, value)
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers(cls, value: Any) -> Any:
+        if value == "auto":
+            return value
+        if isinstance(value, str):
+            raise _fail(f"must be a positive integer or 'auto', got {value!r}")
+        return _check(_positive_int, value)
 
 
 class GridSpec(_Section):

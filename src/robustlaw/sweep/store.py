@@ -350,6 +350,15 @@ class Store:
         )
         return {row[0] for row in cur}
 
+    def timings(self) -> list[tuple[float, str]]:
+        """(seconds, config JSON) of every finished trial with a recorded time (its share
+        of its batch's wall time), for sizing later runs."""
+        cur = self._conn.execute(
+            "SELECT seconds, config_json FROM trials "
+            "WHERE status = 'done' AND seconds IS NOT NULL AND config_json IS NOT NULL"
+        )
+        return [(float(seconds), str(config)) for seconds, config in cur]
+
     def statuses(self) -> dict[str, str]:
         """trial hash -> status, for every stored trial."""
         return dict(self._conn.execute("SELECT trial_hash, status FROM trials"))

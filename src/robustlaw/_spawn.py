@@ -1,0 +1,56 @@
+"""Start a helper process safely from any caller.
+
+Helpers are started with multiprocessing's ``spawn`` method (a fresh interpreter: no
+fork of a process that holds threads of torch, BLAS or HiGHS). A spawned child normally
+re-runs the parent's main module before it runs its target, which breaks every caller
+whose main module is not guarded by ``if __name__ == "__main__":`` — a plain script
+(the child starts helpers of its own while bootstrapping, and multiprocessing refuses),
+a Ray worker (whose main module is Ray's worker loop), pytest. Here the main module is
+hidden while the process starts, so the child imports only what its target needs; the
+target must therefore be a module-level function of an importable module (a function
+of robustlaw), and its arguments picklable.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sys
+from collections.abc import Callable
+from multiprocessing.context import SpawnContext, SpawnProcess
+from typing import Any
+
+__all__ = ["CONTEXT", "start_process"]
+
+#: The context of every helper (queues and shared arrays passed to helpers come from it).
+CONTEXT: SpawnContext = mp.get_context("spawn")
+
+_MISSING = object()
+
+
+def start_process(
+    target: Callable[..., Any], *args: Any, name: str, daemon: bool = True
+) -> SpawnProcess:
+    """Start ``target(*args)`` in a spawned process and return its handle.
+
+    The caller's ``__main__`` module is not re-run in the child (its ``__spec__`` and
+    ``__file__`` are hidden while the process starts). Raises what
+    :meth:`multiprocessing.Process.start` raises when this process cannot start one
+    (e.g. inside a daemonic process).
+    """
+    proc = CONTEXT.Process(target=target, args=args, name=name, daemon=daemon)
+    main = sys.modules.get("__main__")
+    saved = {key: getattr(main, key, _MISSING) for key in ("__spec__", "__file__")}
+    try:
+        if main is not None:
+            main.__spec__ = None
+            if saved["__file__"] is not _MISSING:
+                del main.__file__
+        proc.start()
+    finally:
+        if main is not None:
+            for key, value in saved.items():
+                if value is _MISSING:
+                    main.__dict__.pop(key, None)
+                else:
+                    setattr(main, key, value)
+    return proc
