@@ -39,9 +39,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from robustlaw.lipschitz import Budget, _exact_bnb, _exact_geometry
-from robustlaw.lipschitz._exact_geometry import RegionLP, member_problem
-from robustlaw.lipschitz.exact import exact_lipschitz, member_arrays
+from robustlaw._pl import CutSettings, ExactSettings, RegionLP, family_nets
+from robustlaw.lipschitz import Budget
+from robustlaw.lipschitz.exact import exact_lipschitz
 from robustlaw.models import TwoLayer
 
 
@@ -84,15 +84,14 @@ def sorted_patterns_baseline(
     Returns (value or None when it did not finish within ``seconds``, seconds used).
     """
     start = time.perf_counter()
-    net = member_arrays(family, 0)
-    prob = member_problem(net["W"], net["b"], net["a"], net["v"], net["alpha"])
+    prob = family_nets(family)[0].arrangement
     k = prob.k
     if k > max_k:
         return None, 0.0
     Z = np.array(list(itertools.product((0, 1), repeat=k)), dtype=np.int8)
     norms = np.linalg.norm(prob.g0 + Z @ prob.M, axis=1)
     order = np.argsort(-norms)
-    lp = RegionLP(prob.W, prob.b, backend="scipy")
+    lp = RegionLP(prob.W, prob.b, warm=False)
     for i in order:
         if time.perf_counter() - start > seconds:
             return None, time.perf_counter() - start
@@ -102,29 +101,27 @@ def sorted_patterns_baseline(
     return None, time.perf_counter() - start
 
 
-#: Search settings compared by ``--compare`` on R^d: (module constants, worker processes)
-#: per configuration; a constant is named "module.NAME" in robustlaw.lipschitz.
-CONFIGS: dict[str, tuple[dict[str, object], int]] = {
-    "no-goods off, 1 process": ({"_exact_bnb.LEARN": False}, 1),
-    "no-goods on, 1 process": ({"_exact_bnb.LEARN": True}, 1),
-    "no-goods on, 2 processes": ({"_exact_bnb.LEARN": True}, 2),
+#: Search settings compared by ``--compare`` on R^d: (settings, worker processes).
+CONFIGS: dict[str, tuple[ExactSettings, int]] = {
+    "no-goods off, 1 process": (ExactSettings(learn=False), 1),
+    "no-goods on, 1 process": (ExactSettings(learn=True), 1),
+    "no-goods on, 2 processes": (ExactSettings(learn=True), 2),
 }
 #: ... and on the ball and the sphere: the pool of the ball's tangent cuts.
-BOUNDED_CONFIGS: dict[str, tuple[dict[str, object], int]] = {
+BOUNDED_CONFIGS: dict[str, tuple[ExactSettings, int]] = {
     "every ball cut kept, no-goods off": (
-        {"_exact_geometry.CUT_POOL": None, "_exact_bnb.LEARN": False},
+        ExactSettings(cuts=CutSettings(pool=None), learn=False),
         1,
     ),
     "newest 2 d ball cuts kept, no-goods off": (
-        {"_exact_geometry.CUT_POOL": 2, "_exact_bnb.LEARN": False},
+        ExactSettings(cuts=CutSettings(pool=2), learn=False),
         1,
     ),
     "newest 2 d ball cuts kept, no-goods on": (
-        {"_exact_geometry.CUT_POOL": 2, "_exact_bnb.LEARN": True},
+        ExactSettings(cuts=CutSettings(pool=2), learn=True),
         1,
     ),
 }
-_MODULES = {"_exact_bnb": _exact_bnb, "_exact_geometry": _exact_geometry}
 
 
 def lipschitz_bench_net() -> TwoLayer:
@@ -146,8 +143,6 @@ def lipschitz_bench_net() -> TwoLayer:
 def compare(d: int, k: int, seeds: list[int], seconds: float, bench_net: bool, domain: str) -> int:
     """Trained (d, k) nets, each solved with every configuration in turn."""
     configs = CONFIGS if domain == "rd" else BOUNDED_CONFIGS
-    names = {key for cfg, _ in configs.values() for key in cfg}
-    saved = {key: getattr(_MODULES[key.split(".")[0]], key.split(".")[1]) for key in names}
     print(
         f"# exact Lipschitz constant on {domain}, trained d = {d}, k = {k} ReLU nets; budget "
         f"{seconds:g} s per net and configuration; configurations run one after the other "
@@ -161,30 +156,26 @@ def compare(d: int, k: int, seeds: list[int], seconds: float, bench_net: bool, d
     nets = [(f"seed {seed}", lambda seed=seed: trained_net(d, k, seed=seed)[0]) for seed in seeds]
     if bench_net:
         nets.append(("lipschitz bench net", lipschitz_bench_net))
-    try:
-        for label_net, make in nets:
-            fam = make()
-            for label, (cfg, workers) in configs.items():
-                for key, value in cfg.items():
-                    module, name = key.split(".")
-                    setattr(_MODULES[module], name, value)
-                t0 = time.perf_counter()
-                res = exact_lipschitz(
-                    fam, domain=domain, budget=Budget(seconds=seconds), workers=workers
-                )
-                secs = time.perf_counter() - t0
-                info = res.info[0]
-                lo, up = float(res.lower[0]), float(res.upper[0])
-                print(
-                    f"| {label_net} | {label} | {lo:.6g} | {up:.6g} | {up / lo:.4f} | "
-                    f"{res.status[0]} | {info.get('nodes', '—')} | {info.get('lps', '—')} | "
-                    f"{info.get('nogoods', '—')} | {secs:.2f} |",
-                    flush=True,
-                )
-    finally:
-        for key, value in saved.items():
-            module, name = key.split(".")
-            setattr(_MODULES[module], name, value)
+    for label_net, make in nets:
+        fam = make()
+        for label, (settings, workers) in configs.items():
+            t0 = time.perf_counter()
+            res = exact_lipschitz(
+                fam,
+                domain=domain,
+                budget=Budget(seconds=seconds),
+                workers=workers,
+                settings=settings,
+            )
+            secs = time.perf_counter() - t0
+            info = res.info[0]
+            lo, up = float(res.lower[0]), float(res.upper[0])
+            print(
+                f"| {label_net} | {label} | {lo:.6g} | {up:.6g} | {up / lo:.4f} | "
+                f"{res.status[0]} | {info.get('nodes', '—')} | {info.get('lps', '—')} | "
+                f"{info.get('nogoods', '—')} | {secs:.2f} |",
+                flush=True,
+            )
     return 0
 
 

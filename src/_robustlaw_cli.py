@@ -47,6 +47,6 @@ def main() -> None:
     """Run the ``robustlaw`` command line."""
     if quick(sys.argv[1:]) and "robustlaw" not in sys.modules:
         _bare_package("robustlaw")
-    from robustlaw.cli import app
+    from robustlaw.cli import main as run
 
-    app()
+    run()

@@ -84,6 +84,14 @@ def blocks(page: Path) -> list[Block]:
 
 PAGES = sorted(DOCS.rglob("*.md"))
 RUNNABLE = [p for p in PAGES if any(b.language in RUN for b in blocks(p))]
+#: ``ray stop`` ends every Ray process on the machine: pages that start a cluster run in the
+#: same test process as the other tests that use Ray, one after another.
+RAY = pytest.mark.xdist_group("ray")
+
+
+def _page_param(page: Path) -> object:
+    starts_ray = any("ray start" in b.code for b in blocks(page))
+    return pytest.param(page, marks=RAY) if starts_ray else page
 
 
 def test_every_fenced_block_is_run_or_plainly_shown():
@@ -113,7 +121,9 @@ def _run(block: Block, cwd: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("page", RUNNABLE, ids=lambda p: str(p.relative_to(DOCS)))
+@pytest.mark.parametrize(
+    "page", [_page_param(p) for p in RUNNABLE], ids=lambda p: str(p.relative_to(DOCS))
+)
 def test_docs_code_blocks_run(page, tmp_path):
     runnable = [b for b in blocks(page) if b.language in RUN]
     try:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -77,6 +80,23 @@ def test_demo_resumes_from_the_store_with_the_same_verdicts(demo_run):
         assert verdict["upper_over_floor"] >= 1 - 1e-6
 
 
+def test_demo_json_from_the_console_script_parses(demo_run):
+    """The demo as a user runs it (a subprocess): stdout is the JSON and nothing else."""
+    out, _ = demo_run
+    script = Path(sys.executable).with_name("robustlaw")
+    result = subprocess.run(
+        [str(script), "demo", "--scale", "tiny", "--out", str(out), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    payload = json.loads(result.stdout)
+    assert payload["summary"]["skipped"] == payload["summary"]["total"] > 0
+    assert payload["report"] and Path(payload["report"]).is_file()
+
+
 @pytest.mark.parametrize(
     "name", [pytest.param(n, marks=pytest.mark.xdist_group(f"reproduce-{n}")) for n in REPRODUCIBLE]
 )
@@ -114,12 +134,12 @@ def test_print_spec_is_the_spec_that_runs():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("reproduce", "three-layer-law"), "experiment must be one of"),
-        (("reproduce", "rf-ntk", "--scale", "huge"), "scale of 'rf-ntk' must be one of"),
+        (("reproduce", "three-layer-law"), "unknown experiment 'three-layer-law' (known: "),
+        (("reproduce", "rf-ntk", "--scale", "huge"), "--scale of 'rf-ntk' must be one of"),
         (("reproduce",), "NAME is required"),
-        (("reproduce", "rf-ntk", "--executor", "dask"), "--executor must be 'local' or 'ray'"),
+        (("reproduce", "rf-ntk", "--executor", "dask"), "--executor: unknown 'dask' (known: local"),
         (("demo", "--address", "10.0.0.1:6379"), "--address applies to --executor ray"),
-        (("demo", "--device", "tpu"), "device must be"),
+        (("demo", "--device", "tpu"), "--device must be"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, message, tmp_path):

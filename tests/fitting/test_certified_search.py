@@ -8,8 +8,9 @@ import pytest
 import torch
 from fitting_data import sphere_data
 
+from robustlaw._pl import sign_columns
 from robustlaw.fitting import Interpolate, fit, smoothest_fit
-from robustlaw.fitting._certify import pattern_sdp_value, sdp_certificate, sign_columns
+from robustlaw.fitting._certify import pattern_sdp_value, sdp_certificate
 from robustlaw.fitting.certified_search import _jacobian_ops, _Params, certified_descent
 from robustlaw.lipschitz import Budget, estimate, pattern_sdp_bound
 from robustlaw.models import TwoLayer

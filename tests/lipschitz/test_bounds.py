@@ -8,11 +8,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from _lipschitz_brute import brute_force_circle, brute_force_rd, pattern_maximum, random_family
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from robustlaw._pl import sdp_certificate as sdp_dual_certificate
 from robustlaw.lipschitz import (
     Budget,
     Witness,
@@ -30,7 +30,12 @@ from robustlaw.lipschitz import (
 )
 from robustlaw.lipschitz.lipsdp import certify_lipsdp, lipsdp_matrix, member_layers
 from robustlaw.lipschitz.stack import as_stack
-from robustlaw.lipschitz.upper import sdp_dual_certificate
+from robustlaw.lipschitz.testing import (
+    brute_force_circle,
+    brute_force_rd,
+    pattern_maximum,
+    random_family,
+)
 from robustlaw.models import TwoLayer
 
 UPPERS = [spectral_bound, path_norm_bound, averaged_bound, pattern_enum_bound, pattern_sdp_bound]

@@ -1,5 +1,8 @@
 """The contract every registered Lipschitz method passes (parametrized over the registry).
 
+The checks live in :mod:`robustlaw.lipschitz.testing`, so that anyone can run them on a
+method of their own (:func:`~robustlaw.lipschitz.testing.check_method`):
+
 - bound ordering on random small nets: every lower <= brute-force exact <= every upper
   (d <= 3 on R^d; the circle for d = 2 on the sphere);
 - witness validity: the value recomputed at the witness is the reported lower bound;
@@ -9,66 +12,15 @@
 
 from __future__ import annotations
 
-import inspect
-import math
-
-import numpy as np
 import pytest
 import torch
-from _lipschitz_brute import brute_force_circle, brute_force_rd, random_family
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from torch import nn
 
 import robustlaw.lipschitz as L
-from robustlaw.lipschitz import Budget, witness_value
-from robustlaw.lipschitz.domain import in_domain
+from robustlaw.lipschitz import testing as T
 
 NAMES = sorted(L.METHODS)
-
-#: Lighter settings so the whole contract runs in seconds.
-FAST: dict[str, dict] = {
-    "ascent": {"steps": 8, "n_starts": 8, "sharpness": (1.0, 10.0, 100.0)},
-    "grad_random": {"n_points": 512},
-    "grad_convex": {"n_points": 512},
-    "pairs": {"n_short": 8},
-    "region_search": {"n_starts": 4, "n_random": 8, "max_lp": 8},
-    "lipsdp": {"solver": "CLARABEL"},
-}
-
-REL = 1e-9  # float64 rounding allowance when comparing bounds
-
-
-def run(name: str, model, domain: str = "rd", X=None, seconds: float = 30.0):
-    spec = L.METHODS[name]
-    kwargs = dict(FAST.get(name, {}))
-    if X is not None and "X" in inspect.signature(spec.fn).parameters:
-        kwargs["X"] = X
-    return spec.fn(model, domain, Budget(seconds=seconds), **kwargs)
-
-
-def data(d: int, n: int = 12, seed: int = 0) -> torch.Tensor:
-    X = torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    return X / X.norm(dim=1, keepdim=True)
-
-
-def check_against(res, truth: np.ndarray) -> None:
-    tol = REL * truth + 1e-12
-    assert (res.lower <= truth + tol).all(), (res.method, res.lower, truth)
-    assert (res.upper >= truth - tol).all(), (res.method, res.upper, truth)
-    assert (res.lower <= res.upper * (1 + REL) + 1e-12).all()
-
-
-def check_witnesses(res, model, domain: str) -> None:
-    for b, w in enumerate(res.witnesses or []):
-        if w is None:
-            continue
-        assert in_domain(w.x, domain)
-        recomputed = witness_value(model, b, w, domain)
-        assert recomputed == pytest.approx(w.value, rel=1e-9, abs=1e-12)
-        if res.kind == "lower":
-            assert res.lower[b] == pytest.approx(recomputed, rel=1e-9, abs=1e-12)
-
 
 nets = st.tuples(
     st.integers(1, 3),  # d
@@ -83,92 +35,65 @@ nets = st.tuples(
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(net=nets)
 def test_bounds_bracket_brute_force_on_rd(name, net):
-    d, k, seed, activation, bias = net
-    fam = random_family(d, [k, max(1, k - 2)], seed, activation, bias)
-    truth = np.array([brute_force_rd(fam, b) for b in range(fam.B)])
-    res = run(name, fam, "rd", X=data(d, seed=seed))
-    assert res.B == fam.B and len(res.status) == fam.B
-    check_against(res, truth)
-    check_witnesses(res, fam, "rd")
+    T.check_bracket_rd(name, *net)
 
 
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("seed", [0, 1])
-def test_bounds_bracket_the_circle(name, seed):
-    fam = random_family(2, [5, 3], seed)
-    truth = np.array([brute_force_circle(fam, b) for b in range(fam.B)])
-    res = run(name, fam, "sphere", X=data(2, seed=seed))
-    check_against(res, truth)
-    check_witnesses(res, fam, "sphere")
+def test_every_builtin_method_keeps_the_contract(name):
+    """The shipped contract on each built-in method: the circle (seeds 0 and 1), the
+    ball, batch = loop, deep stacks, smooth activations and bad input (the R^d bracket
+    runs above, on nets drawn by hypothesis)."""
+    T.check_method(name, examples=0)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_ball_bounds_are_ordered(name):
-    fam = random_family(3, [6, 4], 3)
-    rd = np.array([brute_force_rd(fam, b) for b in range(fam.B)])
-    res = run(name, fam, "ball", X=data(3))
-    assert (res.lower <= rd * (1 + REL) + 1e-12).all()  # sup over the ball <= over R^d
-    check_witnesses(res, fam, "ball")
-    for other in ("grad_random", "region_search"):
-        low = run(other, fam, "ball").lower
-        assert (low <= res.upper * (1 + REL) + 1e-12).all()
+def _toy(scale: float):
+    """A user's method: ``scale`` times the path norm as an upper bound."""
+
+    def method(model, domain="rd", budget=None):
+        res = L.path_norm_bound(model, domain, budget)
+        return L.MethodResult(
+            "user_toy", "upper", res.domain, res.lower, res.upper * scale, res.seconds,
+            res.status, res.witnesses, res.info,
+        )  # fmt: skip
+
+    return method
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_family_equals_members_one_by_one(name):
-    fam = random_family(3, [6, 3, 5], 11)
-    X = data(3, seed=4)
-    whole = run(name, fam, "rd", X=X)
-    for b in range(fam.B):
-        alone = run(name, fam.select([b]), "rd", X=X)
-        assert alone.lower[0] == pytest.approx(whole.lower[b], rel=1e-6, abs=1e-12)
-        assert alone.upper[0] == pytest.approx(whole.upper[b], rel=1e-6, abs=1e-12)
-        assert alone.status[0] == whole.status[b]
+@pytest.mark.parametrize(("scale", "holds"), [(1.5, True), (0.2, False)])
+def test_check_method_runs_the_contract_on_a_users_method(scale, holds):
+    """A registered user method passes the whole contract when it is a valid upper bound
+    (1.5 x the path norm) and fails it, naming the method, when it is not (0.2 x)."""
+    name = f"user_toy_{scale}"
+    L.register_method(name, "upper", ("two_layer", "mlp"), ("rd", "ball", "sphere"), "toy")(
+        _toy(scale)
+    )
+    try:
+        if holds:
+            T.check_method(name, examples=3)
+        else:
+            with pytest.raises(AssertionError, match="user_toy"):
+                T.check_method(name, examples=3)
+    finally:
+        del L.METHODS[name]
 
 
-def deep_net(seed: int, act: nn.Module) -> nn.Sequential:
-    torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(3, 6), act, nn.Linear(6, 5), act, nn.Linear(5, 1)).double()
+def test_check_method_refuses_an_unknown_name():
+    with pytest.raises(KeyError, match="no Lipschitz method 'nope'"):
+        T.check_method("nope")
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if "mlp" in L.METHODS[n].models])
-def test_deep_stacks_lower_below_every_upper(name):
-    nets = [deep_net(0, nn.ReLU()), deep_net(1, nn.ReLU())]
-    res = run(name, nets, "rd", X=data(3))
-    assert res.B == 2
-    uppers = [L.METHODS[n].fn(nets, "rd", Budget()) for n in ("spectral", "averaged", "path_norm")]
-    best_upper = np.min([u.upper for u in uppers], axis=0)
-    assert (res.lower <= best_upper * (1 + REL)).all()
-    if res.kind == "upper":
-        lows = [run(n, nets, "rd", X=data(3)).lower for n in ("grad_random", "ascent")]
-        assert (np.max(lows, axis=0) <= res.upper * (1 + REL)).all()
-    check_witnesses(res, nets, "rd")
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_smooth_activations_keep_the_order(name):
-    fam = random_family(2, [4, 6], 5, activation="tanh")
-    res = run(name, fam, "rd", X=data(2))
-    if res.status[0].startswith("not_applicable"):
-        assert np.isinf(res.upper).all() and (res.lower == 0).all()
-        return
-    low = run("ascent", fam, "rd", X=data(2)).lower
-    up = run("pattern_sdp", fam, "rd").upper
-    assert (res.lower <= up * (1 + REL)).all()
-    assert (low <= res.upper * (1 + REL)).all()
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_bad_input_raises_at_the_boundary(name):
-    fn = L.METHODS[name].fn
-    fam = random_family(2, [3], 0)
-    with pytest.raises(ValueError, match="domain"):
-        fn(fam, "torus", Budget())
-    with pytest.raises((ValueError, TypeError)):
-        fn(fam, "rd", "ten seconds")
-    with pytest.raises(ValueError, match="budget"):
-        fn(fam, "rd", Budget(seconds=-1.0))
+def test_brute_force_hand_computed():
+    """The ground truth itself: f = 2 relu(x_1) has Lip 2 on R^2 and, on the circle,
+    tangential derivative 2 |sin theta| for x_1 > 0, whose supremum is 2; one bias-free
+    unit on the line has Lip |w a|."""
+    one = T.random_family(2, [1], 0)
     with torch.no_grad():
-        fam.W[0, 0, 0] = math.nan
-    with pytest.raises(ValueError, match=r"finite|NaN"):
-        fn(fam, "rd", Budget())
+        one.W[0, 0] = torch.tensor([1.0, 0.0])
+        one.a[0, 0] = 2.0
+        one.b[0, 0] = 0.0
+    assert T.brute_force_rd(one, 0) == pytest.approx(2.0)
+    assert T.brute_force_circle(one, 0) == pytest.approx(2.0)
+    assert T.pattern_maximum(one, 0) == pytest.approx(2.0)
+    line = T.random_family(1, [1], 2, bias=False)
+    w_a = float((line.W[0, 0, 0] * line.a[0, 0]).detach())
+    assert T.brute_force_rd(line, 0) == pytest.approx(abs(w_a))

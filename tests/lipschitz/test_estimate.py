@@ -8,12 +8,12 @@ import math
 import numpy as np
 import pytest
 import torch
-from _lipschitz_brute import brute_force_rd, random_family
 from torch import nn
 
 import robustlaw.lipschitz as L
 from robustlaw.lipschitz import Budget, LipschitzReport, estimate
 from robustlaw.lipschitz.estimate import resolve_methods
+from robustlaw.lipschitz.testing import brute_force_rd, random_family
 
 FAST = {
     "ascent": {"steps": 10, "n_starts": 8},
@@ -83,14 +83,23 @@ def test_groups_expand_and_unknown_names_fail():
         resolve_methods([])
 
 
-def test_exact_group_is_used_or_skipped_with_a_status():
+def test_exact_group_is_used_and_skipped_with_a_status_where_it_does_not_apply():
     fam = random_family(2, [5], 3)
     rep = estimate(fam, "rd", ("exact", "grad_random"), Budget(seconds=10))
-    if "exact" in L.METHODS:
-        assert rep.results["exact"].kind == "exact"
-        assert rep.exact[0] == pytest.approx(brute_force_rd(fam, 0), rel=1e-6)
-    else:
-        assert rep.results["exact"].status[0].startswith("not_applicable")
+    assert rep.results["exact"].kind == "exact"
+    assert rep.exact[0] == pytest.approx(brute_force_rd(fam, 0), rel=1e-6)
+    smooth = estimate(random_family(2, [5], 3, "tanh"), "rd", ("exact",), Budget(seconds=10))
+    assert smooth.results["exact"].status[0].startswith("not_applicable")
+
+
+def test_report_intervals_carry_the_closing_rule():
+    rep = estimate(random_family(2, [5], 3), "rd", ("exact",), Budget(seconds=10))
+    interval = rep.interval(0)
+    assert interval.lower_method == interval.upper_method == "exact"
+    assert interval.closed and interval.exact == rep.exact[0]
+    assert L.is_closed(1.0, 1.0 + 1e-7) and not L.is_closed(1.0, 1.0 + 1e-5)
+    assert not L.is_closed(0.0, math.inf)
+    assert L.Interval(2.0, 3.0, "a", "b").ratio == 1.5 and L.Interval(2.0, 3.0).exact is None
 
 
 def test_deep_module_runs_lipsdp_when_small():

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -12,10 +12,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import robustlaw.lipschitz._exact_bnb as bnb_module
-from robustlaw.lipschitz._exact_bnb import _relaxation, sdp_bound
-from robustlaw.lipschitz._exact_geometry import member_problem
-from robustlaw.lipschitz.exact import exact_lipschitz, member_arrays
+from robustlaw._pl import ExactSettings, family_nets
+from robustlaw._pl.bnb import _relaxation, sdp_bound
+from robustlaw.lipschitz.exact import exact_lipschitz
 from robustlaw.models import TwoLayer
 
 SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -45,11 +44,7 @@ def test_node_bound_from_a_parent_point_is_certified_and_no_worse_than_the_paren
     Mu = rng.standard_normal((n, d)) * rng.uniform(0.1, 3.0, size=(n, 1))
     Y = rng.standard_normal((d, d))
     truth = _relaxation_brute(g, Mu)
-    with (
-        mock.patch.object(bnb_module, "EXACT_UNITS", 0),
-        mock.patch.object(bnb_module, "SDP_START", start),
-    ):
-        rel = _relaxation(g, Mu, Y=Y, iters=4)
+    rel = _relaxation(g, Mu, ExactSettings(exact_units=0, sdp_start=start), Y=Y, iters=4)
     assert not rel.exact
     assert rel.bound >= truth * (1 - 1e-9)
     assert rel.value <= truth * (1 + 1e-12)  # the maximizer found is a real pattern
@@ -66,13 +61,12 @@ def test_cold_start_stays_closer_to_the_semidefinite_value_down_a_branch():
     with the parent's point evaluated (cold) do; every bound is certified (at least the
     converged dual value up to its own slack, and at least the best pattern found)."""
     fam = _trained(10, 64, seed=0)
-    net = member_arrays(fam, 0)
-    prob = member_problem(net["W"], net["b"], net["a"], net["v"], net["alpha"])
+    prob = family_nets(fam)[0].arrangement
     M = prob.M
     rng = np.random.default_rng(0)
     sign = np.zeros(prob.k, dtype=np.int8)
     g = prob.g0.copy()
-    Y_warm = _relaxation(g, M).Y
+    Y_warm = _relaxation(g, M, ExactSettings()).Y
     lag = {"warm": [], "cold": []}
     for _ in range(20):
         free = np.flatnonzero(sign == 0)
@@ -83,8 +77,7 @@ def test_cold_start_stays_closer_to_the_semidefinite_value_down_a_branch():
         A = np.c_[g + 0.5 * M[free].sum(axis=0), 0.5 * M[free].T]
         converged = sdp_bound(A, None, 300)[0]
         for start in ("warm", "cold"):
-            with mock.patch.object(bnb_module, "SDP_START", start):
-                rel = _relaxation(g, M[free], Y_warm, None, iters=8)
+            rel = _relaxation(g, M[free], ExactSettings(sdp_start=start), Y_warm, None, iters=8)
             assert rel.bound >= rel.value
             assert rel.bound >= converged * (1 - 1e-3)  # a dual point: never below the SDP
             lag[start].append(rel.bound - converged)
@@ -117,10 +110,10 @@ def _trained(d: int, k: int, seed: int) -> TwoLayer:
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"SDP_START": "warm", "SDP_WARM_ITERS": 8},
-        {"SDP_START": "cold", "SDP_WARM_ITERS": 16},
-        {"LEARN": False},
-        {"LEARN": True, "HOOK_EVERY": 1},
+        {"sdp_start": "warm", "sdp_warm_iters": 8},
+        {"sdp_start": "cold", "sdp_warm_iters": 16},
+        {"learn": False},
+        {"learn": True, "hook_every": 1},
     ],
 )
 def test_search_settings_all_reach_the_enumerated_value(overrides):
@@ -129,11 +122,11 @@ def test_search_settings_all_reach_the_enumerated_value(overrides):
     semidefinite bound)."""
     fam = TwoLayer(d=3, widths=[24], seeds=[3], dtype=torch.float64)
     truth = exact_lipschitz(fam, method="enumeration")
-    with mock.patch.multiple(bnb_module, **overrides):
-        res = exact_lipschitz(fam, method="branch_and_bound", samples=16)
+    settings = dataclasses.replace(ExactSettings(), **overrides)
+    res = exact_lipschitz(fam, method="branch_and_bound", samples=16, settings=settings)
     assert truth.status == res.status == ["ok"]
     assert res.lower[0] == pytest.approx(truth.lower[0], rel=1e-9)
-    if overrides.get("LEARN", True):
+    if overrides.get("learn", True):
         assert res.info[0]["nogoods"] > 0 and res.info[0]["propagated"] > 0
     else:
         assert res.info[0]["nogoods"] == 0

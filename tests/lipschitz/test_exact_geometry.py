@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from unittest import mock
-
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import robustlaw.lipschitz._exact_geometry as geometry
-from robustlaw.lipschitz._exact_geometry import FEASIBLE_MARGIN, RegionLP
+from robustlaw._pl import FEASIBLE_MARGIN, CutSettings, RegionLP
 
 SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -27,10 +24,9 @@ def test_trimmed_cut_pool_decides_like_the_full_pool(d, k, seed):
     signs = rng.choice(np.array([-1, 0, 1], dtype=np.int8), size=(60, k), p=[0.35, 0.3, 0.35])
     outcomes, n_cuts = {}, {}
     for pool in (None, 1):
-        lp = RegionLP(W, b, ball=True)
-        with mock.patch.object(geometry, "CUT_POOL", pool):
-            results = [lp.margin(sign) for sign in signs]
-        assert lp._h.getNumRow() == 2 * k + len(lp.cuts)  # rows deleted with their cuts
+        lp = RegionLP(W, b, ball=True, cuts=CutSettings(pool=pool))
+        results = [lp.margin(sign) for sign in signs]
+        assert lp._lp.h.getNumRow() == 2 * k + len(lp.cuts)  # rows deleted with their cuts
         outcomes[pool], n_cuts[pool] = results, len(lp.cuts)
         for sign, res in zip(signs, results, strict=True):
             if res.witness:

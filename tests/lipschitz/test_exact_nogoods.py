@@ -6,8 +6,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from robustlaw.lipschitz._exact_geometry import INFEASIBLE_MARGIN, RegionLP
-from robustlaw.lipschitz._exact_nogoods import NoGoods
+from robustlaw._pl import FEASIBLE_MARGIN as INFEASIBLE_MARGIN
+from robustlaw._pl import RegionLP
+from robustlaw._pl.nogoods import NoGoods
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

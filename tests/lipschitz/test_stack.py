@@ -7,12 +7,13 @@ import math
 import numpy as np
 import pytest
 import torch
-from _lipschitz_brute import random_family
 from torch import nn
 
 from robustlaw.lipschitz.stack import as_stack, slope_bounds
+from robustlaw.lipschitz.testing import random_family
 from robustlaw.models import TwoLayer
 from robustlaw.models.activations import get_activation
+from robustlaw.models.mlp import MLP
 
 
 def autograd_gradient(module: nn.Module, X: torch.Tensor) -> torch.Tensor:
@@ -69,8 +70,7 @@ def test_list_of_modules_pads_widths_without_changing_functions():
 
 
 def test_mlp_family_is_read_through_layers():
-    mlp = pytest.importorskip("robustlaw.models.mlp")
-    fam = mlp.MLP(d=3, hidden=[4, 5], activation="tanh", seeds=[0, 1])
+    fam = MLP(d=3, hidden=[4, 5], activation="tanh", seeds=[0, 1])
     stack = as_stack(fam)
     X = torch.randn(6, 3)
     assert stack.depth == 3

@@ -242,7 +242,10 @@ def test_cap_interpolant_interpolates_with_2n_units(n, d, seed):
         assert report.params == theory.two_layer_param_count(d, 2 * n)
         assert report.condition_met
         assert report.max_error < INTERPOLATION_TOL
-        assert np.abs(values_at(family, X) - y).max() == pytest.approx(report.max_error)
+        # two float64 evaluations of O(1) values in different summation orders: they agree
+        # to rounding (errors of ~1e-12 against ~1e-20 on exact fits), not relatively
+        direct = np.abs(values_at(family, X) - y).max()
+        assert direct == pytest.approx(report.max_error, rel=1e-6, abs=1e-10)
         assert report.lipschitz["rd"].lower <= report.lipschitz["rd"].upper
         assert report.lipschitz["sphere"].lower <= report.lipschitz["sphere"].upper * (1 + 1e-12)
 

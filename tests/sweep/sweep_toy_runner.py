@@ -9,6 +9,8 @@ norm at the first point (a lower bound). ``model.options`` switch on test behavi
 - ``diverge``: widths whose members are reported as diverged;
 - ``raise``: the runner raises (every member fails);
 - ``sleep``: seconds to sleep per batch;
+- ``log``: a file to which the hashes of every executed batch are appended;
+- ``log_pid``: the same as ``hash@pid`` lines, naming the process that ran the batch;
 - ``log``: a file to which every executed batch appends one line, its trial hashes;
 - ``started``: a directory in which each executed batch creates a file named by the pid
   of the process running it (then waits ``sleep`` seconds as usual);
@@ -27,7 +29,7 @@ from pathlib import Path
 import torch
 
 import robustlaw
-from robustlaw.sweep.run import RUNNERS, TrialOutcome, register_runner
+from robustlaw.sweep import RUNNERS, TrialOutcome, register_experiment, register_runner
 
 
 def toy_member(seed: int, n: int, d: int, width: int) -> dict[str, float]:
@@ -54,6 +56,11 @@ def toy_runner(batch, context):
     if opts.get("log"):
         with open(opts["log"], "a", encoding="utf-8") as fh:
             fh.write(" ".join(batch.hashes) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    if opts.get("log_pid"):
+        with open(opts["log_pid"], "a", encoding="utf-8") as fh:
+            fh.write("".join(f"{h}@{os.getpid()}\n" for h in batch.hashes))
             fh.flush()
             os.fsync(fh.fileno())
     if opts.get("started"):
@@ -102,6 +109,9 @@ def toy_runner(batch, context):
 
 if "toy" not in RUNNERS:
     register_runner("toy", toy_runner)
+# the experiment labels of the sweep tests' specs
+for _label in ("toy_check", "runner_check", "executor_check", "other_experiment"):
+    register_experiment(_label)
 
 
 def toy_spec(**overrides) -> dict:

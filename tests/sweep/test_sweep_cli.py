@@ -26,7 +26,8 @@ def test_run_status_export_and_rerun(tmp_path):
     spec = _spec_file(tmp_path, model={"widths": [2, 4], "options": {"diverge": [4]}})
     store = tmp_path / "r.db"
     result = runner.invoke(app, ["sweep", "run", str(spec), "--store", str(store), "--json"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # diverged trials: exit 1 after a summary
+    assert "4 diverged" in result.stderr and "loss became NaN" in result.stderr
     (summary,) = json.loads(result.stdout)
     assert (summary["total"], summary["done"], summary["diverged"], summary["skipped"]) == (
         8, 4, 4, 0,
@@ -38,6 +39,7 @@ def test_run_status_export_and_rerun(tmp_path):
     assert (status["done"], status["diverged"], status["failed"], status["pending"]) == (4, 4, 0, 0)
 
     again = runner.invoke(app, ["sweep", "run", str(spec), "--store", str(store), "--json"])
+    assert again.exit_code == 0, again.output  # nothing run now
     (summary,) = json.loads(again.stdout)
     assert summary["skipped"] == 8 and summary["done"] == summary["diverged"] == 0
 

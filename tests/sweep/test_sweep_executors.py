@@ -27,6 +27,8 @@ from robustlaw.sweep import (
 from robustlaw.sweep.run import RUNNERS
 
 ray = pytest.importorskip("ray")
+#: every test here runs in the one test process that runs the tests that start Ray
+pytestmark = pytest.mark.xdist_group("ray")
 
 
 @pytest.fixture(scope="module")
@@ -72,15 +74,13 @@ def test_every_batch_runs_once_with_the_numbers_of_a_loop(executor):
     results = _run(executor, batches)
     assert sorted(r.batch.key for r in results) == sorted(b.key for b in batches)
     for result in results:
-        assert [r["trial_hash"] for r in result.records] == result.batch.hashes
+        assert [r.trial_hash for r in result.records] == result.batch.hashes
         for record in result.records:
-            cfg = record["config"]
-            expected = toy_member(
-                cfg["seed"], cfg["data"]["n"], cfg["data"]["d"], cfg["model"]["width"]
-            )
-            assert record["status"] == "done"
+            cfg = record.config
+            expected = toy_member(cfg.seed, cfg.data.n, cfg.data.d, cfg.model.width)
+            assert record.status == "done"
             for key, value in expected.items():
-                assert record["metrics"][key] == value
+                assert getattr(record.metrics, key) == value
 
 
 def test_a_raising_runner_fails_its_own_batch_only(executor):
@@ -90,26 +90,26 @@ def test_a_raising_runner_fails_its_own_batch_only(executor):
     by_key = {r.batch.key: r.records for r in results}
     for batch in bad:
         records = by_key[batch.key]
-        assert {r["status"] for r in records} == {"failed"}
-        assert all("RuntimeError: toy runner asked to fail" in r["error"] for r in records)
+        assert {r.status for r in records} == {"failed"}
+        assert all("RuntimeError: toy runner asked to fail" in r.error for r in records)
     for batch in good:
-        assert {r["status"] for r in by_key[batch.key]} == {"done"}
+        assert {r.status for r in by_key[batch.key]} == {"done"}
 
 
 def test_diverged_members_are_recorded_and_the_rest_done(executor):
     batches = _batches(model={"widths": [2, 3, 4], "options": {"diverge": [3]}})
     for result in _run(executor, batches):
-        statuses = {r["config"]["model"]["width"]: r["status"] for r in result.records}
+        statuses = {r.config.model.width: r.status for r in result.records}
         assert statuses == {2: "done", 3: "diverged", 4: "done"}
-        diverged = [r for r in result.records if r["status"] == "diverged"]
-        assert diverged[0]["error"] == "loss became NaN" and not diverged[0]["metrics"]
+        diverged = [r for r in result.records if r.status == "diverged"]
+        assert diverged[0].error == "loss became NaN" and not diverged[0].metrics.measured()
 
 
 def test_torch_threads_are_pinned_and_the_source_tree_is_imported(executor):
     (result,) = _run(executor, _batches(seeds=[0], data={"n": 12}))
-    threads = {r["fit"]["threads"] for r in result.records}
+    threads = {r.fit["threads"] for r in result.records}
     assert threads == {1}  # every local process and every Ray task (one CPU each)
-    assert {r["fit"]["package_file"] for r in result.records} == {robustlaw.__file__}
+    assert {r.fit["package_file"] for r in result.records} == {robustlaw.__file__}
 
 
 def test_registry_and_bad_options():
@@ -164,10 +164,10 @@ def test_a_worker_that_always_dies_is_recorded_as_failed(ray_instance, tmp_path)
     results = _run(RayExecutor(max_retries=1), batches)
     by_key = {r.batch.key: r.records for r in results}
     dead = by_key[batches[0].key]
-    assert {r["status"] for r in dead} == {"failed"}
-    assert all("after 1 retries" in r["error"] for r in dead)
-    assert {r["status"] for r in by_key[batches[1].key]} == {"done"}
-    assert all(math.isfinite(r["metrics"]["train_mse"]) for r in by_key[batches[1].key])
+    assert {r.status for r in dead} == {"failed"}
+    assert all("after 1 retries" in r.error for r in dead)
+    assert {r.status for r in by_key[batches[1].key]} == {"done"}
+    assert all(math.isfinite(r.metrics.train_mse) for r in by_key[batches[1].key])
 
 
 REAL_SPECS = [

@@ -149,8 +149,8 @@ def test_run_options_do_not_enter_the_hash():
     "overrides",
     [
         {"data": {"d": 4}},
-        {"data": {"labels": "other"}},
-        {"data": {"params": {"m": 2}}},
+        {"data": {"labels": "linear"}},
+        {"data": {"params": {"scale": 2.0}}},
         {"model": {"activation": "tanh"}},
         {"model": {"dtype": "float32"}},
         {"model": {"init": "ntk"}},

@@ -24,7 +24,7 @@ def _spec(**overrides):
     return parse_spec(toy_spec(**overrides))
 
 
-def _write(store: Store, spec, **run_kw) -> list[dict]:
+def _write(store: Store, spec, **run_kw) -> list[sw.TrialRecord]:
     trials = expand(spec)
     store.register_spec(spec, trials)
     records = []
@@ -64,6 +64,7 @@ def test_rows_hold_the_analysis_columns_with_the_computed_values(tmp_path):
         assert row["fit_reached"] == (expected["train_mse"] < 1e-9)
         assert json.loads(row["lipschitz_json"])["upper"] == expected["lip_upper"]
         assert row["package_version"] == sw.run.__dict__["_versions"]()["package_version"]
+        assert pd.Timestamp(row["finished_at"]).tzname() == "UTC"  # ISO 8601
         assert row["device"] == "cpu" and row["executor"] == "local"
     assert str(frame["n"].dtype) == "Int64" and str(frame["fit_reached"].dtype) == "boolean"
 
@@ -80,14 +81,20 @@ def test_status_counts_done_failed_diverged_and_pending(tmp_path):
         failing = sw.run.failed_records(batches[1], "worker died")
         store.write_records(spec.name, failing)
         (status,) = store.status()
+        registered = status.registered_at
+        assert pd.Timestamp(registered).tzname() == "UTC"  # ISO 8601
         assert status.to_dict() == {
             "spec_name": "toy",
+            "version": 1,
+            "latest": True,
             "experiment": "toy_check",
+            "registered_at": registered,
             "total": 8,
             "done": 1,
             "failed": 2,
             "diverged": 1,
             "pending": 4,
+            "failures": [{"trial_hash": h, "error": "worker died"} for h in batches[1].hashes],
         }
         # finished = done or diverged: failed trials are run again by the next run
         assert store.finished_hashes() == set(batches[0].hashes)
@@ -104,15 +111,26 @@ def test_rewriting_a_trial_replaces_its_row(tmp_path):
     assert {statuses[h] for h in batch.hashes} == {"failed"}
 
 
-def test_a_spec_registered_again_replaces_its_membership(tmp_path):
+def test_a_spec_registered_again_with_other_trials_is_a_new_version(tmp_path):
     with Store(tmp_path / "r.db") as store:
         big = _spec(model={"widths": [1, 2, 3]})
-        store.register_spec(big, expand(big))
+        assert store.register_spec(big, expand(big)) == 1
+        failing = sw.run.failed_records(group(expand(big))[0], "boom")
+        store.write_records(big.name, failing)
         small = _spec(model={"widths": [1]})
-        store.register_spec(small, expand(small))
-        (status,) = store.status()
-        assert status.total == len(expand(small))
+        assert store.register_spec(small, expand(small)) == 2
+        assert store.register_spec(small, expand(small)) == 2  # same trials, same version
+        first, second = store.status()
+        assert (first.version, first.latest, first.total) == (1, False, len(expand(big)))
+        assert (second.version, second.latest, second.total) == (2, True, len(expand(small)))
+        # the earlier version's failed trials stay listed
+        assert [f.trial_hash for f in first.failures] == [r.trial_hash for r in failing]
+        assert {f.error for f in first.failures} == {"boom"}
         assert store.spec_source("toy")["model"]["widths"] == [1]
+        # the latest version's stored trials
+        assert set(store.load("toy")["trial_hash"]) == {t.hash for t in expand(small)} & {
+            r.trial_hash for r in failing
+        }
 
 
 def test_load_by_spec_and_exports_round_trip(tmp_path):
@@ -137,6 +155,9 @@ def test_load_by_spec_and_exports_round_trip(tmp_path):
     )
     with pytest.raises(ValueError, match="export format"):
         sw.export(path, tmp_path / "r.xlsx")
+    with pytest.raises(ValueError, match=r"unknown spec 'othr'.*did you mean 'other'"):
+        sw.export(path, tmp_path / "none.csv", spec_name="othr")
+    assert not (tmp_path / "none.csv").exists()
 
 
 def test_missing_store_is_a_clear_error(tmp_path):

@@ -156,10 +156,10 @@ def test_a_batch_whose_worker_dies_twice_is_failed_and_the_rest_done(tmp_path):
     by_key = {r.batch.key: r.records for r in results}
     assert sorted(by_key) == sorted(b.key for b in batches)
     dead = by_key[batches[0].key]
-    assert {r["status"] for r in dead} == {"failed"}
-    assert all("killed by SIGKILL" in r["error"] and "2 attempts" in r["error"] for r in dead)
+    assert {r.status for r in dead} == {"failed"}
+    assert all("killed by SIGKILL" in r.error and "2 attempts" in r.error for r in dead)
     for batch in batches[1:]:
-        assert {r["status"] for r in by_key[batch.key]} == {"done"}
+        assert {r.status for r in by_key[batch.key]} == {"done"}
 
 
 def _toy_runner():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from robustlaw._version import __version__
+from robustlaw.cli._common import OneLineErrors, separate_stdout
 from robustlaw.cli.bound import bound
 from robustlaw.cli.data import data_app
 from robustlaw.cli.experiments import demo, reproduce
@@ -18,6 +19,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=OneLineErrors,
 )
 
 
@@ -28,7 +30,7 @@ def _version_callback(value: bool) -> None:
 
 
 @app.callback()
-def main(
+def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version_callback, is_eager=True, help="Print the version."
     ),
@@ -44,4 +46,12 @@ app.command()(reproduce)
 app.add_typer(data_app, name="data")
 app.add_typer(sweep_app, name="sweep")
 
-__all__ = ["app"]
+
+def main() -> None:
+    """The ``robustlaw`` console script: stdout carries only what a command prints (see
+    :func:`robustlaw.cli._common.separate_stdout`)."""
+    separate_stdout()
+    app()
+
+
+__all__ = ["app", "main"]

@@ -8,7 +8,29 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from robustlaw.cli._common import bad_input_exits, console, fail, print_json
+from robustlaw.cli._common import bad_input_exits, console, fail, number, print_json
+
+#: The flag of each argument of the theory's functions, for their messages.
+_FLAGS = {
+    "n": "--n",
+    "d": "--d",
+    "p": "--p",
+    "k": "--k",
+    "eps": "--eps",
+    "delta": "--delta",
+    "c": "--c",
+    "W": "--W",
+    "J": "--J",
+    "mixtures": "--mixtures",
+    "L": "--target-lip",
+    "target_lipschitz": "--target-lip",
+    "preset": "--preset",
+}
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
 
 if TYPE_CHECKING:
     from robustlaw.theory import PresetReport
@@ -24,10 +46,11 @@ def _format(value: float) -> str:
 
 def _print_summary(summary: dict) -> None:
     inputs = summary["inputs"]
+    shown = {key: number(value) for key, value in inputs.items() if _is_number(value)}
     title = (
-        f"The law at n = {inputs['n']}, d = {inputs['d']}, p = {inputs['p']}"
-        f" (ε = {inputs['eps']}, δ = {inputs['delta']}, c = {inputs['c']},"
-        f" W = {inputs['W']:g}, J = {inputs['J']:g}, mixtures = {inputs['mixtures']})"
+        f"The law at n = {shown['n']}, d = {shown['d']}, p = {shown['p']}"
+        f" (ε = {shown['eps']}, δ = {shown['delta']}, c = {shown['c']},"
+        f" W = {shown['W']}, J = {shown['J']}, mixtures = {shown['mixtures']})"
     )
     table = Table(title=title, show_lines=False)
     table.add_column("quantity")
@@ -48,7 +71,7 @@ def _print_summary(summary: dict) -> None:
 
 def _print_preset(report: PresetReport) -> None:
     preset = report.preset
-    table = Table(title=f"{preset.name}: n = {preset.n}, d = {preset.d}")
+    table = Table(title=f"{preset.name}: n = {number(preset.n)}, d = {number(preset.d)}")
     table.add_column("parameter count")
     table.add_column("value", justify="right")
     table.add_row("classical: p ≈ n", f"{report.classical_params:.3g}")
@@ -83,7 +106,7 @@ def bound(
     """Every bound of the law at (n, d, p): rigorous, heuristic, conjecture, inverse."""
     from robustlaw import theory
 
-    with bad_input_exits():
+    with bad_input_exits(_FLAGS):
         if preset is not None:
             report = theory.preset_report(preset, L=target_lip)
             n = report.preset.n if n is None else n

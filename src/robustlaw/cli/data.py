@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from robustlaw.cli._common import bad_input_exits, console, fail, print_json
+from robustlaw._names import unknown_name
+from robustlaw.cli._common import (
+    FILE_WORDS,
+    bad_input_exits,
+    console,
+    fail,
+    label_option,
+    print_json,
+)
 
 data_app = typer.Typer(
     name="data",
@@ -60,13 +69,24 @@ def _load(
     rescale: bool,
     no_labels: bool,
     raw: bool,
+    label_column: str | None,
 ) -> tuple[Any, list[str]]:
     import robustlaw.data as rd
-    from robustlaw.data.real import FILE_SUFFIXES
+    from robustlaw.data.real import FILE_SUFFIXES, LABEL_NAMES
 
     notes: list[str] = []
     if source in rd.DISTRIBUTIONS:
+        if label_column is not None:
+            fail("--label-column applies to files, not to distributions")
+        if labels != "none" and labels not in rd.LABEL_MODELS:
+            fail(f"--labels: {unknown_name(labels, [*rd.LABEL_MODELS, 'none'], 'label model')}")
         label_model = None if (labels == "none" or no_labels) else labels
+        if label_params and label_model is None:
+            fail("--label-param applies to a label model (not with --labels none, --no-labels)")
+        try:
+            rd.labels.resolve_label_model(label_model, label_params or None)
+        except ValueError as exc:
+            fail(f"--label-param: {exc}")
         return (
             rd.sample(
                 source,
@@ -80,11 +100,12 @@ def _load(
             ),
             notes,
         )
-    if source not in rd.BUILTIN_DATASETS and Path(source).suffix.lower() not in FILE_SUFFIXES:
+    path = Path(source)
+    if source not in rd.BUILTIN_DATASETS and not path.exists() and not path.suffix:
+        known = [*rd.DISTRIBUTIONS, *rd.BUILTIN_DATASETS]
         fail(
-            f"unknown distribution or file type {source!r}: distributions are "
-            f"{', '.join(sorted(rd.DISTRIBUTIONS))}; data sets {', '.join(rd.BUILTIN_DATASETS)}; "
-            f"files {', '.join(FILE_SUFFIXES)}"
+            f"{unknown_name(source, known, 'distribution or file type')}; "
+            f"or a file: {', '.join(FILE_SUFFIXES)}"
         )
     if n is not None or d is not None or params or label_params:
         fail("--n, --d, --param and --label-param apply to distributions, not to data sets")
@@ -103,7 +124,19 @@ def _load(
         flip_prob=flip_prob,
         seed=seed,
         dtype="float64",
+        **label_option(source, label_column),
     )
+    read = sample.meta.params
+    if read.get("header") is False:
+        notes.append(
+            "the CSV has no header row (its first line is numbers): columns are numbered "
+            "from 0; give --label-column N for labels"
+        )
+    if want_labels and sample.y is None and source not in rd.BUILTIN_DATASETS:
+        notes.append(
+            f"no labels: no column or array named {', '.join(LABEL_NAMES)}; "
+            "give --label-column NAME"
+        )
     return sample, notes
 
 
@@ -236,6 +269,28 @@ def _print(report: dict[str, Any]) -> None:
         console.print(f"note: {note}", highlight=False)
 
 
+#: The flags of the library's arguments, for its messages.
+_WORDS = {
+    **FILE_WORDS,
+    "n": "--n",
+    "d": "--d",
+    "seed": "--seed",
+    "confidence": "--confidence",
+    "label_params": "--label-param",
+}
+
+
+def _check_size(n: int, d: int) -> None:
+    """Refuse --n × --d points that would not fit in this machine's memory (float64)."""
+    needed = 8 * n * d
+    memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if needed > memory:
+        fail(
+            f"--n {n} × --d {d} points take {needed / 2**30:.3g} GiB as float64; "
+            f"this machine has {memory / 2**30:.3g} GiB"
+        )
+
+
 @data_app.command("info")
 def info(
     source: str = typer.Argument(
@@ -261,13 +316,29 @@ def info(
     rescale: bool = typer.Option(False, "--rescale", help="Map labels onto [-1, 1]."),
     no_labels: bool = typer.Option(False, "--no-labels", help="Ignore labels."),
     raw: bool = typer.Option(False, "--raw", help="Data sets: skip centering and scaling."),
+    label_column: str | None = typer.Option(
+        None,
+        "--label-column",
+        help="Files: the label column (or .npz array); default: the one named y, label, "
+        "labels, target or class.",
+    ),
     confidence: float = typer.Option(0.95, "--confidence", help="Level of the probe."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """n, dimensions, separation, isoperimetry and the parameter counts the law asks for."""
     import robustlaw.data as rd
 
-    with bad_input_exits():
+    for flag, value, low, high in (
+        ("--flip-prob", flip_prob, 0.0, 0.5),
+        ("--confidence", confidence, 0.0, 1.0),
+    ):
+        if not low <= value <= high or (flag == "--confidence" and value in (low, high)):
+            fail(f"{flag} must lie in [{low:g}, {high:g}], got {value!r}")
+    for flag, count in (("--n", n), ("--d", d)):
+        if count is not None and count < 1:
+            fail(f"{flag} must be a positive integer, got {count}")
+    _check_size(1000 if n is None else n, 20 if d is None else d)
+    with bad_input_exits(_WORDS):
         params = _parse_pairs(param, "--param")
         label_params = _parse_pairs(label_param, "--label-param")
         sample, notes = _load(
@@ -284,6 +355,7 @@ def info(
             rescale,
             no_labels,
             raw,
+            label_column,
         )
         X, y, meta = sample
         n_points = meta.n

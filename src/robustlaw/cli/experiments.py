@@ -9,17 +9,24 @@ from typing import Annotated, Any
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from robustlaw.cli._common import (
+    AllowFailures,
     DryRun,
     Workers,
     bad_input_exits,
+    check_executor,
+    check_ray_address,
     console,
+    error_console,
+    exit_on_failures,
     fail,
     parse_workers,
     print_json,
     print_sizes,
+    unknown_name,
 )
 
 OutDir = Annotated[
@@ -38,9 +45,12 @@ Progress = Annotated[
 AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
+#: The flags of :func:`robustlaw.experiments.run_experiment`'s arguments, for its messages.
+_FLAGS = {"device": "--device", "scale": "--scale"}
+
+
 def _executor_options(executor: str, address: str | None, workers: str | None) -> dict[str, Any]:
-    if executor not in ("local", "ray"):
-        fail(f"--executor must be 'local' or 'ray', got {executor!r}")
+    check_executor(executor)
     count = parse_workers(workers)
     if executor == "local":
         if address is not None:
@@ -48,6 +58,7 @@ def _executor_options(executor: str, address: str | None, workers: str | None) -
         return {} if count is None else {"workers": count}
     if workers is not None:
         fail("--workers applies to --executor local (Ray sizes its own workers)")
+    check_ray_address(address)
     return {"address": address}
 
 
@@ -178,6 +189,7 @@ def _run(
     device: str | None,
     progress: bool | None,
     as_json: bool,
+    allow_failures: bool,
     workers: str | None = None,
     dry_run: bool = False,
 ) -> None:
@@ -187,7 +199,7 @@ def _run(
     if dry_run:
         from robustlaw.sweep import size
 
-        with bad_input_exits():
+        with bad_input_exits(_FLAGS):
             estimate = size(
                 experiment_spec(name, scale),
                 out / "results.db",
@@ -196,10 +208,13 @@ def _run(
             )
         print_sizes([estimate], as_json)
         return
-    say = (lambda message: None) if as_json else (
-        lambda message: console.print(f"[dim]{message}[/]", highlight=False)
-    )  # fmt: skip
-    with bad_input_exits():
+    # with --json, stdout carries the JSON only: the steps go to stderr
+    steps = error_console if as_json else console
+
+    def say(message: str) -> None:
+        steps.print(f"[dim]{escape(message)}[/]", highlight=False)
+
+    with bad_input_exits(_FLAGS):
         result = run_experiment(
             name,
             scale,
@@ -224,9 +239,10 @@ def _run(
                 "verdicts": [_verdict_json(v) for v in result.verdicts],
             }
         )
+        exit_on_failures([summary], allow_failures)
         return
     console.print(
-        f"{summary.total} trials: {summary.done} run now, {summary.skipped} already in the "
+        f"{summary.total} trials: {summary.done} done now, {summary.skipped} already in the "
         f"store, {summary.failed} failed, {summary.diverged} diverged ({summary.seconds:.0f} s)",
         highlight=False,
     )
@@ -246,6 +262,7 @@ def _run(
         console.print(floor_line, highlight=False, soft_wrap=True)
     if result.report is not None:
         console.print(f"report: {result.report}", highlight=False)
+    exit_on_failures([summary], allow_failures)
 
 
 def _floor_line(result: Any) -> str | None:
@@ -283,6 +300,7 @@ def demo(
     workers: Workers = None,
     device: Device = None,
     progress: Progress = None,
+    allow_failures: AllowFailures = False,
     dry_run: DryRun = False,
     as_json: AsJson = False,
     scale: Annotated[str, typer.Option(hidden=True, help="default or tiny (smoke test).")] = (
@@ -295,9 +313,13 @@ def demo(
     sphere for widths k from below n/d to above n and several seeds, brackets each network's
     Lipschitz constant on the sphere between certified bounds, fits Lip against n/k on log-log
     axes, prints the slope with its bootstrap CI next to the conjecture's 1/2, and writes an
-    HTML report. Rerunning resumes: finished trials are read from the store.
+    HTML report. Rerunning resumes: finished trials are read from the store. Exits 1 after
+    a summary when a trial failed or diverged (--allow-failures: 0).
     """
-    _run("demo", scale, out, executor, address, device, progress, as_json, workers, dry_run)
+    _run(
+        "demo", scale, out, executor, address, device, progress, as_json, allow_failures,
+        workers, dry_run,
+    )  # fmt: skip
 
 
 def reproduce(
@@ -313,6 +335,7 @@ def reproduce(
     workers: Workers = None,
     device: Device = None,
     progress: Progress = None,
+    allow_failures: AllowFailures = False,
     dry_run: DryRun = False,
     as_json: AsJson = False,
     list_: Annotated[bool, typer.Option("--list", help="List the experiments and exit.")] = False,
@@ -327,6 +350,7 @@ def reproduce(
 
     Experiments: two-layer-law, universal-law, rf-ntk, real-data, constructions. Results go to
     OUT/results.db (rerunning skips finished trials) and OUT/<spec>-report/report.html.
+    Exits 1 after a summary when a trial failed or diverged (--allow-failures: 0).
     """
     from robustlaw.experiments import CATALOG, spec_text
 
@@ -346,12 +370,19 @@ def reproduce(
             table.add_row(row["name"], ", ".join(row["scales"]), row["description"])
         console.print(table)
         return
+    names = [key for key in CATALOG if key != "demo"]
     if name is None:
-        fail(f"NAME is required: one of {sorted(k for k in CATALOG if k != 'demo')}")
+        fail(f"NAME is required: one of {', '.join(names)}")
     if name == "demo":
         fail("the demo runs with `robustlaw demo`")
-    with bad_input_exits():
-        if print_spec:
-            typer.echo(spec_text(name, scale), nl=False)
-            return
-    _run(name, scale, out, executor, address, device, progress, as_json, workers, dry_run)
+    if name not in names:
+        fail(unknown_name(name, names, "experiment"))
+    if print_spec:
+        with bad_input_exits(_FLAGS):
+            text = spec_text(name, scale)
+        typer.echo(text, nl=False)
+        return
+    _run(
+        name, scale, out, executor, address, device, progress, as_json, allow_failures,
+        workers, dry_run,
+    )  # fmt: skip

@@ -7,9 +7,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from robustlaw.cli._common import bad_input_exits, console, fail, print_json
+from robustlaw._names import unknown_name
+from robustlaw.cli._common import (
+    FILE_WORDS,
+    bad_input_exits,
+    console,
+    fail,
+    label_option,
+    print_json,
+)
 
 
 def _load(path: Path, activation: str | None):
@@ -52,18 +61,53 @@ def _load(path: Path, activation: str | None):
     return obj
 
 
-def _fmt(value: float) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+def _fmt(value: float | None) -> str:
+    if value is None or math.isnan(value):
         return "—"
     if math.isinf(value):
         return "∞"
     return f"{value:.6g}"
 
 
+def _not_applicable(name: str, status: str) -> str | None:
+    """Why a method did not apply, in words (None when it applied)."""
+    from robustlaw.lipschitz import METHODS
+
+    if not status.startswith("not_applicable"):
+        return None
+    reason = status.partition(":")[2].strip()
+    spec = METHODS.get(name)
+    if reason.startswith("model kind") and spec is not None:
+        serves = spec.description.split(":")[0].split(";")[0]
+        return f"not applicable to this network ({reason}); {name}: {serves}"
+    if reason == "no data points X given":
+        return "not applicable: no data points (give --data)"
+    return f"not applicable: {reason}"
+
+
+def _row(name: str, res, b: int) -> tuple[str, str, str]:
+    """(value, what certifies it, status) of one method's result for member b."""
+    why = _not_applicable(name, res.status[b])
+    if why is not None:
+        return "—", "—", why
+    lo, up = float(res.lower[b]), float(res.upper[b])
+    if res.kind == "lower":
+        return _fmt(lo), ("yes (witness)" if lo > 0 else "no bound"), res.status[b]
+    if res.kind == "upper":
+        certified = f"yes ({name})" if math.isfinite(up) else "not certified"
+        return _fmt(up), certified, res.status[b]
+    if res.proven[b]:
+        return _fmt(up), "yes (exact)", res.status[b]
+    return _fmt(lo), f"interval [{_fmt(lo)}, {_fmt(up)}]", res.status[b]
+
+
 def _print_report(report, path: Path) -> None:
+    from robustlaw.sweep.spec import domain_label
+
+    domain = domain_label(report.domain)
     for b in range(report.B):
         title = f"{path.name} — member {b}" if report.B > 1 else path.name
-        table = Table(title=f"{title}: Lip(f) on {report.domain}")
+        table = Table(title=f"{title}: Lip(f) on {domain}")
         table.add_column("method")
         table.add_column("kind")
         table.add_column("value", justify="right")
@@ -71,29 +115,46 @@ def _print_report(report, path: Path) -> None:
         table.add_column("seconds", justify="right")
         table.add_column("status", overflow="fold")
         for name, res in report.results.items():
-            status = res.status[b]
-            if res.kind == "lower":
-                value = float(res.lower[b])
-                cert = "yes (witness)" if value > 0 else "no bound"
-            elif res.kind == "upper":
-                value = float(res.upper[b])
-                cert = f"yes ({name})" if math.isfinite(value) else "no"
-            else:
-                lo, up = float(res.lower[b]), float(res.upper[b])
-                value = up if res.proven[b] else lo
-                cert = "yes (exact)" if res.proven[b] else f"interval [{_fmt(lo)}, {_fmt(up)}]"
-            table.add_row(name, res.kind, _fmt(value), cert, f"{float(res.seconds[b]):.3f}", status)
+            value, certified, status = _row(name, res, b)
+            seconds = f"{float(res.seconds[b]):.3f}"
+            table.add_row(name, res.kind, value, certified, seconds, escape(status))
         console.print(table)
-        lo, up = float(report.lower[b]), float(report.upper[b])
-        exact = float(report.exact[b])
-        line = (
-            f"certified: {_fmt(lo)} <= Lip(f) <= {_fmt(up)}"
-            f"  (lower by {report.lower_method[b]}, upper by {report.upper_method[b]};"
-            f" ratio {_fmt(float(report.ratio[b]))})"
-        )
-        if not math.isnan(exact):
-            line += f"; exact value {_fmt(exact)}"
-        console.print(line, highlight=False)
+        console.print(_summary_line(report, b), highlight=False)
+
+
+def _summary_line(report, b: int) -> str:
+    """The member's certified interval, with the method behind each end."""
+    lo, up = float(report.lower[b]), float(report.upper[b])
+    lower_by, upper_by = report.lower_method[b], report.upper_method[b]
+    lower = f"{_fmt(lo)} (by {lower_by})" if lower_by else "0 (no method gave a lower bound)"
+    upper = f"{_fmt(up)} (by {upper_by})" if upper_by else "∞ (not certified)"
+    line = f"certified: {lower} <= Lip(f) <= {upper}"
+    if lower_by and upper_by:
+        line += f"; ratio {_fmt(float(report.ratio[b]))}"
+    exact = float(report.exact[b])
+    if not math.isnan(exact):
+        line += f"; exact value {_fmt(exact)}"
+    return line
+
+
+def _domain(domain: str) -> str:
+    """``--domain`` as the library names it (one line and exit 2 otherwise)."""
+    from robustlaw.lipschitz import DOMAINS, normalize_domain
+    from robustlaw.sweep.spec import domain_label
+
+    try:
+        return normalize_domain(domain)
+    except ValueError:
+        fail(f"--domain: {unknown_name(domain, [domain_label(d) for d in DOMAINS])}")
+
+
+def _check_methods(names: list[str]) -> None:
+    """Every ``--methods`` name is a method or a group (one line and exit 2 otherwise)."""
+    from robustlaw.lipschitz import GROUPS, METHODS
+
+    for name in names:
+        if name not in GROUPS and name not in METHODS:
+            fail(f"--methods: {unknown_name(name, [*GROUPS, *sorted(METHODS)], 'method')}")
 
 
 def lipschitz(
@@ -112,7 +173,19 @@ def lipschitz(
     ),
     data: Annotated[
         Path | None,
-        typer.Option("--data", help="Optional .npy file of points (n, d) for the lower bounds."),
+        typer.Option(
+            "--data",
+            help="Optional points (n, d) for the lower bounds: .npy, .npz, .csv or .parquet "
+            "(a label column is left out, see --label-column).",
+        ),
+    ] = None,
+    label_column: Annotated[
+        str | None,
+        typer.Option(
+            "--label-column",
+            help="Label column (or .npz array) of the --data file, left out of the points "
+            "(default: the one named y, label, labels, target or class).",
+        ),
     ] = None,
     activation: str | None = typer.Option(
         None, "--activation", help="Activation between Linear layers for a state dict."
@@ -133,11 +206,10 @@ def lipschitz(
 
     A state dict of such a Sequential needs --activation (the activation between its Linears).
     """
-    import numpy as np
-
+    from robustlaw.data import load_dataset
     from robustlaw.lipschitz import Budget, estimate
 
-    with bad_input_exits():
+    with bad_input_exits({**FILE_WORDS, "seed": "--seed", "domain": "--domain"}):
         if not math.isfinite(budget_seconds) or budget_seconds <= 0:
             fail(f"--budget-seconds must be positive, got {budget_seconds}")
         if workers < 1:
@@ -146,12 +218,18 @@ def lipschitz(
         names = [part.strip() for item in methods for part in item.split(",") if part.strip()]
         if not names:
             fail("--methods must name at least one method or group")
+        domain = _domain(domain)
+        _check_methods(names)
         net = _load(model, activation)
         X = None
         if data is not None:
-            if not data.exists():
-                raise FileNotFoundError(f"data file not found: {data}")
-            X = np.load(data)
+            X = load_dataset(
+                data,
+                labels=False,
+                normalize=False,
+                dtype="float64",
+                **label_option(data, label_column),
+            ).X
         report = estimate(
             net,
             domain=domain,

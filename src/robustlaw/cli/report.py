@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from robustlaw.cli._common import bad_input_exits, console
+from robustlaw.cli._common import bad_input_exits, console, error_console, print_json
 
 
 def report(
@@ -17,8 +18,11 @@ def report(
     out: Annotated[
         Path, typer.Option("-o", "--out", help="Directory for report.html and figures/.")
     ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Fits, verdicts against the law, figures and timings of a sweep, as one HTML file."""
+    # with --json, stdout carries the JSON only: the steps go to stderr
+    steps = error_console if as_json else console
     with bad_input_exits():
         from robustlaw.analysis.report import build_report
         from robustlaw.sweep import load
@@ -32,6 +36,9 @@ def report(
             out,
             specs=list(specs),
             meta=meta,
-            progress=lambda message: console.print(f"[dim]{message}[/]", highlight=False),
+            progress=lambda message: steps.print(f"[dim]{escape(message)}[/]", highlight=False),
         )
-    console.print(f"report: {path}", highlight=False)
+    if as_json:
+        print_json({"report": str(path), "store": str(store), "trials": len(records)})
+    else:
+        console.print(f"report: {path}", highlight=False)

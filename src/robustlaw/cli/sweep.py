@@ -6,13 +6,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from robustlaw.cli._common import (
+    AllowFailures,
     DryRun,
     Workers,
     bad_input_exits,
+    check_executor,
+    check_ray_address,
     console,
+    exit_on_failures,
     fail,
     parse_workers,
     print_json,
@@ -63,16 +68,19 @@ def run(
         bool | None,
         typer.Option("--progress/--no-progress", help="Progress bar (default: on a terminal)."),
     ] = None,
+    allow_failures: AllowFailures = False,
     as_json: AsJson = False,
 ) -> None:
-    """Run every unfinished trial of each spec; finished trials are skipped."""
+    """Run every unfinished trial of each spec; finished trials are skipped.
+
+    Exits 1 after a summary when a trial failed or diverged (--allow-failures: 0).
+    """
     from robustlaw.sweep import load_spec, run_sweep, size
 
     store = store or _default_store()
-    with bad_input_exits():
+    with bad_input_exits({"device": "--device"}):
         loaded = [load_spec(path) for path in specs]  # validate all before running any
-        if executor not in ("local", "ray"):
-            fail(f"--executor must be 'local' or 'ray', got {executor!r}")
+        check_executor(executor)
         count = parse_workers(workers)
         if executor == "local":
             if address is not None or num_cpus is not None or object_store_mb is not None:
@@ -81,6 +89,7 @@ def run(
         else:
             if workers is not None:
                 fail("--workers applies to --executor local (Ray sizes its own workers)")
+            check_ray_address(address)
             options = {
                 "address": address,
                 "num_cpus": num_cpus,
@@ -107,30 +116,23 @@ def run(
                 max_members=max_members,
                 progress=progress,
                 workers=count,
-            ).to_dict()
+            )
             for spec in loaded
         ]
     if as_json:
-        print_json(summaries)
-        return
-    _table(
-        f"sweep results in {store}",
-        [
-            {
-                key: (f"{value:.1f}" if key == "seconds" else value)
-                for key, value in summary.items()
-                if key in ("spec_name", "total", "skipped", "done", "failed", "diverged", "seconds")
-            }
+        print_json([summary.to_dict() for summary in summaries])
+    else:
+        columns = ("spec_name", "total", "skipped", "done", "failed", "diverged", "seconds")
+        rows = [
+            {key: getattr(summary, key) for key in columns} | {"seconds": f"{summary.seconds:.1f}"}
             for summary in summaries
-        ],
-    )
-    if any(s["failed"] for s in summaries):
-        console.print("failed trials are run again by the next `robustlaw sweep run`; see "
-                      "`robustlaw sweep export` (column error) for the reasons.")  # fmt: skip
+        ]
+        _table(f"sweep results in {store}", rows)
+    exit_on_failures(summaries, allow_failures)
 
 
-def _table(title: str, rows: list[dict]) -> None:
-    table = Table(title=title)
+def _table(title: str, rows: list[dict], caption: str | None = None) -> None:
+    table = Table(title=title, caption=caption)
     if not rows:
         console.print(f"{title}: nothing")
         return
@@ -143,16 +145,40 @@ def _table(title: str, rows: list[dict]) -> None:
 
 @app.command()
 def status(store: Store = None, as_json: AsJson = False) -> None:
-    """Done / failed / diverged / pending trials per spec."""
+    """Done / failed / diverged / pending trials of every version of every spec, and the
+    failed trials with their errors."""
     from robustlaw.sweep import status as store_status
 
     store = store or _default_store()
     with bad_input_exits():
-        rows = [s.to_dict() for s in store_status(store)]
+        versions = store_status(store)
     if as_json:
-        print_json(rows)
-    else:
-        _table(f"specs in {store}", rows)
+        print_json([v.to_dict() for v in versions])
+        return
+    columns = ("total", "done", "failed", "diverged", "pending")
+    rows = [
+        {
+            "spec_name": v.spec_name,
+            "version": f"{v.version}" + ("*" if v.latest else ""),
+            "registered": v.registered_at,
+            **{key: getattr(v, key) for key in columns},
+        }
+        for v in versions
+    ]
+    _table(f"specs in {store}", rows, caption="* the latest version of each spec")
+    for v in versions:
+        if not v.failures:
+            continue
+        console.print(
+            f"[bold]{v.spec_name}[/] version {v.version}: {len(v.failures)} failed trial(s)",
+            highlight=False,
+        )
+        errors: dict[str, list[str]] = {}
+        for failure in v.failures:
+            errors.setdefault(failure.error or "(no error recorded)", []).append(failure.trial_hash)
+        for error, hashes in errors.items():
+            shown = ", ".join(h[:12] for h in hashes[:3]) + (" …" if len(hashes) > 3 else "")
+            console.print(f"  {len(hashes)} × {escape(error)}  [dim]({shown})[/]", highlight=False)
 
 
 @app.command()
@@ -162,7 +188,10 @@ def export(
     fmt: Annotated[
         str | None, typer.Option("--format", help="parquet or csv (default: the suffix).")
     ] = None,
-    spec: Annotated[str | None, typer.Option(help="Only this spec's trials.")] = None,
+    spec: Annotated[
+        str | None, typer.Option(help="Only the trials of this spec's latest version.")
+    ] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Export the trials (flat columns and JSON blobs) to Parquet or CSV."""
     from robustlaw.sweep import export as store_export
@@ -172,4 +201,7 @@ def export(
     with bad_input_exits():
         path = store_export(store, out, fmt, spec)
         rows = len(load(store, spec))
-    console.print(f"wrote {rows} trials to {path}")
+    if as_json:
+        print_json({"path": str(path), "trials": rows})
+    else:
+        console.print(f"wrote {rows} trials to {path}", highlight=False)

@@ -14,11 +14,15 @@ Both need the optional extra ``robustlaw[data]`` (scikit-learn, mnist1d), import
 User files (naming convention)
 ------------------------------
 - ``.npy``: one 2-D numeric array, the features X (n, d); no labels.
-- ``.npz``: array ``"X"`` (features, required) and array ``"y"`` (labels, optional); the keys
-  can be changed with ``features_key`` / ``labels_key``.
-- ``.csv`` (with a header row) and ``.parquet`` (needs ``robustlaw[parquet]``): the column
-  ``"y"`` (``label_column``) holds the labels when present; every other column is a feature
-  and must be numeric.
+- ``.npz``: array ``"X"`` (features, required; ``features_key``) and the labels array, if
+  any: ``labels_key``, else the one array named ``y``, ``label``, ``labels``, ``target`` or
+  ``class`` (:data:`LABEL_NAMES`, any case).
+- ``.csv`` and ``.parquet`` (needs ``robustlaw[parquet]``): the label column is
+  ``label_column``, else the one column named as in :data:`LABEL_NAMES` (two such columns
+  are refused: name one); every other column is a feature and must be numeric. A CSV
+  whose first row holds only numbers has no header row: it is read as data, its columns
+  are named ``"0"``, ``"1"``, ... and labels come only from ``label_column``. A line with
+  more or fewer fields than the first is an error naming the line.
 
 :func:`save_dataset` writes X and y in this convention.
 
@@ -42,6 +46,7 @@ from __future__ import annotations
 import functools
 import os
 import random
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -49,6 +54,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from robustlaw._names import ArgumentError, unknown_name
 from robustlaw.data._validation import (
     as_points,
     generator,
@@ -62,6 +68,8 @@ from robustlaw.data.meta import Sample, SampleMeta
 __all__ = [
     "BUILTIN_DATASETS",
     "FILE_SUFFIXES",
+    "LABEL_NAMES",
+    "WORDS",
     "load_dataset",
     "normalize_features",
     "save_dataset",
@@ -128,21 +136,57 @@ def _load_mnist1d(split: str) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
 
 
-def _numeric_frame(frame: Any, source: str, label_column: str, explicit: bool) -> tuple:
+#: Column (or .npz array) names read as labels when no label column is named.
+LABEL_NAMES = ("y", "label", "labels", "target", "class")
+
+#: How :func:`load_dataset` spells its arguments in messages (see ArgumentError.worded).
+WORDS = {
+    "classes": "classes",
+    "classes_hint": "classes=a (one vs rest) or classes=(a, b)",
+    "rescale": "rescale=True",
+    "labels": "labels=False",
+    "flip_prob": "flip_prob",
+    "split": "split",
+    "label_column": "label_column",
+    "labels_key": "labels_key",
+}
+
+
+def _words(*names: str) -> dict[str, str]:
+    return {name: WORDS[name] for name in names}
+
+
+def _label_name(names: Sequence[str], given: str | None, source: str, argument: str) -> str | None:
+    """The label column (or array) among ``names``: ``given``, else the one name in
+    :data:`LABEL_NAMES` (any case), else None; two candidates are refused."""
+    if given is not None:
+        if given not in names:
+            raise ValueError(f"{source} has no label column {given!r}; columns: {list(names)}")
+        return given
+    found = [name for name in names if name.lower() in LABEL_NAMES]
+    if len(found) > 1:
+        raise ArgumentError(
+            "{source} has several label columns {found}: name the one to use with "
+            f"{{{argument}}} (columns: {{names}})",
+            _words(argument),
+            source=source,
+            found=found,
+            names=list(names),
+        )
+    return found[0] if found else None
+
+
+def _numeric_frame(frame: Any, source: str, label: str | None) -> tuple:
     import pandas as pd
 
-    if label_column in frame.columns:
-        labels = frame[label_column]
-        features = frame.drop(columns=[label_column])
+    y = None
+    features = frame
+    if label is not None:
+        labels = frame[label]
+        features = frame.drop(columns=[label])
         if not pd.api.types.is_numeric_dtype(labels) or pd.api.types.is_bool_dtype(labels):
-            raise ValueError(f"label column {label_column!r} of {source} is not numeric")
+            raise ValueError(f"label column {label!r} of {source} is not numeric")
         y = labels.to_numpy(dtype=np.float64)
-    elif explicit:
-        raise ValueError(
-            f"{source} has no label column {label_column!r}; columns: {list(frame.columns)}"
-        )
-    else:
-        features, y = frame, None
     if features.shape[1] == 0:
         raise ValueError(f"{source} has no feature columns (columns: {list(frame.columns)})")
     bad = [str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
@@ -151,10 +195,116 @@ def _numeric_frame(frame: Any, source: str, label_column: str, explicit: bool) -
     return features.to_numpy(dtype=np.float64), y
 
 
+def _is_number(text: object) -> bool:
+    try:
+        float(str(text))
+    except ValueError:
+        return False
+    return True
+
+
+def _read_csv(path: Path, source: str) -> tuple[Any, bool]:
+    """The CSV as a frame with string column names, and whether it had a header row.
+
+    A first row made only of numbers is data (columns are then named "0", "1", ...);
+    a line with more fields than the first, or fewer, is an error naming the line.
+    """
+    import pandas as pd
+
+    try:
+        first = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{source} is empty") from None
+    header = not all(_is_number(value) for value in first.iloc[0])
+    try:
+        frame = pd.read_csv(path, header=0 if header else None)
+    except pd.errors.ParserError as exc:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if found is None:
+            raise ValueError(f"{source} is not a readable CSV file: {exc}") from None
+        expected, line, saw = found.groups()
+        raise ValueError(
+            f"{source} line {line} has {saw} fields, expected {expected} as in line 1"
+        ) from None
+    frame.columns = [str(c) for c in frame.columns]
+    if frame.shape[0] == 0:
+        raise ValueError(f"{source} has no rows")
+    short = frame.isna().any(axis=1).to_numpy()
+    if short.any():
+        line = int(np.argmax(short)) + (2 if header else 1)
+        raise ValueError(
+            f"{source} line {line} has an empty or missing field (read as NaN); "
+            f"expected {frame.shape[1]} fields as in line 1"
+        )
+    return frame, header
+
+
+def _read_parquet(path: Path, source: str) -> Any:
+    import pandas as pd
+
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError as exc:
+        raise _missing("pyarrow", "parquet", exc) from exc
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow.ArrowInvalid and friends: not a Parquet file
+        raise ValueError(f"{source} is not a readable Parquet file: {exc}") from None
+    frame.columns = [str(c) for c in frame.columns]
+    if frame.shape[0] == 0:
+        raise ValueError(f"{source} has no rows")
+    return frame
+
+
+def _read_npz(
+    path: Path, source: str, features_key: str, labels_key: str | None
+) -> tuple[np.ndarray, np.ndarray | None, str | None]:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ValueError(f"{source} is not a readable .npz archive: {exc}") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{source} is a .npy array, not a .npz archive: rename it to .npy")
+    with archive:
+        keys = list(archive.keys())
+        if features_key not in keys:
+            raise ValueError(
+                f"{source} has no features array {features_key!r}; arrays found: {keys}"
+            )
+        others = [key for key in keys if key != features_key]
+        label = _label_name(others, labels_key, source, "labels_key")
+        try:
+            X = archive[features_key]
+            y = archive[label] if label is not None else None
+        except ValueError as exc:  # object arrays refused by allow_pickle=False
+            raise ValueError(f"{source} holds a non-numeric array: {exc}") from None
+    return X, y, label
+
+
+def _read_npy(path: Path, source: str) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ValueError(f"{source} is not a plain numeric .npy array: {exc}") from None
+    if not isinstance(array, np.ndarray):
+        array.close()
+        raise ValueError(f"{source} is a .npz archive, not a .npy array: rename it to .npz")
+    return array
+
+
 def _load_file(
-    path: Path, features_key: str, labels_key: str, label_column: str | None
-) -> tuple[np.ndarray, np.ndarray | None]:
+    path: Path, features_key: str, labels_key: str | None, label_column: str | None
+) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+    """Features, labels (or None) and what was read: the label column, the header row."""
     suffix = path.suffix.lower()
+    source = repr(str(path))
+    if path.is_dir():
+        raise ValueError(f"{source} is a directory, not a data file ({', '.join(FILE_SUFFIXES)})")
+    if not suffix and not path.exists():
+        raise ValueError(
+            f"{unknown_name(str(path), BUILTIN_DATASETS, 'data set')}; or a file: "
+            f"{', '.join(FILE_SUFFIXES)}"
+        )
     if suffix not in FILE_SUFFIXES:
         raise ValueError(
             f"unknown file type {suffix or '(none)'!r} for {str(path)!r}; supported: "
@@ -162,48 +312,20 @@ def _load_file(
         )
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {str(path)!r}")
-    source = repr(str(path))
+    if path.stat().st_size == 0:
+        raise ValueError(f"{source} is empty (0 bytes)")
     if suffix == ".npy":
-        try:
-            array = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise ValueError(f"{source} is not a plain numeric .npy array: {exc}") from None
-        return array, None
+        return _read_npy(path, source), None, {}
     if suffix == ".npz":
-        try:
-            archive = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise ValueError(f"{source} is not a readable .npz archive: {exc}") from None
-        with archive:
-            keys = list(archive.keys())
-            if features_key not in keys:
-                raise ValueError(
-                    f"{source} has no features array {features_key!r}; arrays found: {keys}"
-                )
-            try:
-                X = archive[features_key]
-                y = archive[labels_key] if labels_key in keys else None
-            except ValueError as exc:  # object arrays refused by allow_pickle=False
-                raise ValueError(f"{source} holds a non-numeric array: {exc}") from None
-        return X, y
-    import pandas as pd
-
-    explicit = label_column is not None
-    column = "y" if label_column is None else label_column
+        X, y, label = _read_npz(path, source, features_key, labels_key)
+        return X, y, {"labels_key": label}
     if suffix == ".csv":
-        try:
-            frame = pd.read_csv(path)
-        except pd.errors.EmptyDataError:
-            raise ValueError(f"{source} is empty") from None
+        frame, header = _read_csv(path, source)
     else:
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError as exc:
-            raise _missing("pyarrow", "parquet", exc) from exc
-        frame = pd.read_parquet(path)
-    if frame.shape[0] == 0:
-        raise ValueError(f"{source} has no rows")
-    return _numeric_frame(frame, source, column, explicit)
+        frame, header = _read_parquet(path, source), True
+    label = _label_name(list(frame.columns), label_column, source, "label_column")
+    X, y = _numeric_frame(frame, source, label)
+    return X, y, {"label_column": label, "header": header}
 
 
 # --------------------------------------------------------------------------- preprocessing
@@ -265,7 +387,7 @@ def load_dataset(
     dtype: torch.dtype | str = torch.float32,
     device: str | torch.device = "cpu",
     features_key: str = "X",
-    labels_key: str = "y",
+    labels_key: str | None = None,
     label_column: str | None = None,
 ) -> Sample:
     """Load a built-in data set or a user file as a :class:`Sample`, preprocessed.
@@ -292,11 +414,16 @@ def load_dataset(
         Seed of the local generator used for flips.
     dtype, device
         Of the returned tensors.
-    features_key, labels_key : str
-        Array names in a ``.npz`` file.
+    features_key : str
+        Features array of a ``.npz`` file.
+    labels_key : str, optional
+        Labels array of a ``.npz`` file (default: the one array named as in
+        :data:`LABEL_NAMES`, if any; when given it must exist).
     label_column : str, optional
-        Label column of a ``.csv``/``.parquet`` file (default ``"y"``, optional; when given
-        explicitly it must exist).
+        Label column of a ``.csv``/``.parquet`` file (default: the one column named as in
+        :data:`LABEL_NAMES`, any case, if any; two such columns are refused; when given it
+        must exist). A CSV whose first row holds only numbers has no header: its columns
+        are named "0", "1", ... and it has labels only when ``label_column`` names one.
 
     Returns
     -------
@@ -312,6 +439,7 @@ def load_dataset(
     if not isinstance(source, str | os.PathLike):
         raise TypeError(f"source must be a name or a path, got {type(source).__name__}")
     name = os.fspath(source)
+    read: dict[str, Any] = {}
     if name in BUILTIN_DATASETS:
         split = ("all" if name == "digits" else "train") if split is None else split
         X_raw, raw = _load_digits(split) if name == "digits" else _load_mnist1d(split)
@@ -319,9 +447,13 @@ def load_dataset(
         source_name = f"{name!r}"
     else:
         if split is not None:
-            raise ValueError(f"split applies to built-in data sets only, got split={split!r}")
+            raise ArgumentError(
+                "{split} applies to built-in data sets only, got {value!r}",
+                _words("split"),
+                value=split,
+            )
         path = Path(name)
-        X_raw, raw = _load_file(path, features_key, labels_key, label_column)
+        X_raw, raw, read = _load_file(path, features_key, labels_key, label_column)
         label = f"file:{path.name}"
         source_name = repr(str(path))
     X = as_points(X_raw, f"features of {source_name}")
@@ -335,10 +467,17 @@ def load_dataset(
     preprocessing_given = classes is not None or rescale or q > 0
     if not labels:
         if preprocessing_given:
-            raise ValueError("classes, rescale and flip_prob need labels; labels=False drops them")
+            raise ArgumentError(
+                "{classes}, {rescale} and {flip_prob} need labels; {labels} drops them",
+                _words("classes", "rescale", "flip_prob", "labels"),
+            )
     elif raw is None:
         if preprocessing_given:
-            raise ValueError(f"{source_name} has no labels; classes, rescale, flip_prob need them")
+            raise ArgumentError(
+                "{source} has no labels; {classes}, {rescale} and {flip_prob} need them",
+                _words("classes", "rescale", "flip_prob"),
+                source=source_name,
+            )
     else:
         raw = np.asarray(raw)
         if raw.ndim != 1 or raw.shape[0] != n_raw:
@@ -351,7 +490,9 @@ def load_dataset(
                 f"labels of {source_name} hold {int((~np.isfinite(raw)).sum())} NaN/inf values"
             )
         if classes is not None and rescale:
-            raise ValueError("give classes or rescale, not both")
+            raise ArgumentError(
+                "give {classes} or {rescale}, not both", _words("classes", "rescale")
+            )
         if classes is not None:
             mask, values = _class_labels(raw, classes, source_name)
             X = X[torch.from_numpy(mask)]
@@ -368,15 +509,22 @@ def load_dataset(
         else:
             low, high = float(raw.min()), float(raw.max())
             if low < -1.0 or high > 1.0:
-                raise ValueError(
-                    f"labels of {source_name} lie in [{low:g}, {high:g}], outside [-1, 1]: pass "
-                    "classes=a (one vs rest) or classes=(a, b), rescale=True, or labels=False"
+                raise ArgumentError(
+                    "labels of {source} lie in [{low:g}, {high:g}], outside [-1, 1]: pass "
+                    "{classes_hint}, {rescale}, or {labels}",
+                    _words("classes_hint", "rescale", "labels"),
+                    source=source_name,
+                    low=low,
+                    high=high,
                 )
             values = raw
             label_name = "raw"
         if q > 0:
             if not np.isin(values, (-1.0, 1.0)).all():
-                raise ValueError("flip_prob needs +-1 labels: select classes first")
+                raise ArgumentError(
+                    "{flip_prob} needs +-1 labels: select {classes} first",
+                    _words("flip_prob", "classes"),
+                )
             flips = torch.rand(len(values), generator=generator(seed), dtype=torch.float32) < q
             values = np.where(flips.numpy(), -values, values)
             noise_level, noise_kind = 4.0 * q * (1.0 - q), "lower_bound"
@@ -384,6 +532,7 @@ def load_dataset(
         y = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float64))
 
     params: dict[str, Any] = {"source": name, "normalize": bool(normalize), "n_raw": n_raw}
+    params.update(read)
     if name in BUILTIN_DATASETS:
         params["split"] = split
     if normalize:

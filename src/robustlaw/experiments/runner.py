@@ -9,6 +9,7 @@ from typing import Any
 
 from robustlaw.experiments.catalog import CATALOG, experiment_spec, spec_text
 from robustlaw.sweep import SweepSummary, load, run_sweep
+from robustlaw.sweep.driver import resolve_device
 
 __all__ = ["ExperimentResult", "run_experiment"]
 
@@ -93,9 +94,9 @@ def run_experiment(
     if experiment is None:
         raise ValueError(f"experiment must be one of {sorted(CATALOG)}, got {name!r}")
     spec = experiment_spec(name, scale)
+    device = resolve_device(device or spec.run.device)  # bad input stops before any step
     say = log or (lambda message: None)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(out_dir)  # created by the sweep, once its settings are checked
     store = out / "results.db"
     say(f"running {spec.name} ({experiment.description}) into {store}")
     summary = run_sweep(

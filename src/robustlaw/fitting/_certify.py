@@ -1,65 +1,49 @@
-"""The one place where fitting reaches the piecewise-linear geometry and certified bounds.
+"""Certified bounds the smoothest-fit search takes from the engine (:mod:`robustlaw._pl`).
 
-The smoothest-fit search needs points of a domain, the pattern-SDP certificate (its value
-at a dual point and the dual fixed-point iteration) and certified intervals on a domain
-(the semidefinite bound and the exact branch and bound). These live in the Lipschitz
-package today; every module of :mod:`robustlaw.fitting` takes them from here, so that
-moving them onto a shared engine changes this file only.
+The engine holds the pattern SDP (:func:`~robustlaw._pl.pattern_sdp`, its certificate
+:func:`~robustlaw._pl.sdp_certificate` and the sign columns
+:func:`~robustlaw._pl.sign_columns`) and the exact branch and bound
+(:func:`~robustlaw._pl.solve_exact`). This module adds what the search needs on top:
+a smoothed certificate to descend on, a dual point after a fixed number of steps, the
+pattern-SDP bound of a family grouped by width, and certified intervals on a domain.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from robustlaw.lipschitz._common import threads_for
-from robustlaw.lipschitz.domain import project, sample_domain
-from robustlaw.lipschitz.result import normalize_domain
-from robustlaw.lipschitz.upper import SAFETY, sdp_dual_certificate, solve_pattern_sdp
+from robustlaw._pl import (
+    family_nets,
+    pattern_sdp,
+    sign_columns,
+    slope_bounds,
+    solve_exact,
+    threads_for,
+)
+from robustlaw._pl import sdp_certificate as _sdp_certificate
+from robustlaw._pl.bounds import SAFETY
 
-__all__ = [
-    "SAFETY",
-    "certified_interval",
-    "normalize_domain",
-    "pattern_sdp_dual",
-    "pattern_sdp_value",
-    "project",
-    "sample_domain",
-    "sdp_certificate",
-    "sign_columns",
-    "threads_for",
-]
-
-
-def sign_columns(W: Tensor, a: Tensor, v: Tensor | None, slopes: tuple[float, float]) -> Tensor:
-    """G = [c, N] (B, d, k+1) with grad f = G (1, sigma), sigma in [-1, 1]^k.
-
-    psi' = m + r sigma (m, r the mid-point and half-width of the slope range) gives
-    grad f = c + N sigma with c = v + m W^T a and N = r W^T diag(a) (docs/science.md
-    section 5). W: (B, k, d), a: (B, k), v: (B, d) or None. Differentiable.
-    """
-    lo, hi = slopes
-    M = a[..., None] * W
-    c = (lo + hi) / 2 * M.sum(dim=1)
-    c = c if v is None else c + v
-    return torch.cat([c[:, :, None], (hi - lo) / 2 * M.transpose(1, 2)], dim=2)
+__all__ = ["certified_interval", "pattern_sdp_dual", "pattern_sdp_value", "sdp_certificate"]
 
 
 def sdp_certificate(G: Tensor, lam: Tensor, temperature: float = 0.0) -> Tensor:
     """Certified max over sign vectors sigma of ||G sigma|| from a dual point lam > 0,
     (B, d, n), (B, n) -> (B,): sqrt(lambda_max(G diag(1/lam) G^T) sum(lam)), so an upper
     bound on Lip over R^d (hence on the ball and the sphere) for every lam > 0, and
-    differentiable in G and lam.
+    differentiable in G and lam (:func:`robustlaw._pl.sdp_certificate`).
 
     With ``temperature`` t > 0 lambda_max is replaced by the soft maximum
     e_max + t e_max log sum_j exp((e_j - e_max) / (t e_max)) >= lambda_max of the
     eigenvalues e_j, a larger (still certified) value that is smooth where eigenvalues meet.
     """
     if temperature <= 0:
-        return sdp_dual_certificate(G, lam)
+        return _sdp_certificate(G, lam)
     A = (G / lam[:, None, :]) @ G.transpose(1, 2)
     ev = torch.linalg.eigvalsh(0.5 * (A + A.transpose(1, 2))).clamp(min=0.0)
     top = ev[:, -1:].detach().clamp(min=1e-300)
@@ -72,7 +56,7 @@ def pattern_sdp_dual(G: Tensor, iterations: int) -> tuple[Tensor, Tensor]:
     """A good dual point of the pattern SDP by ``iterations`` fixed-point steps, (B, d, n)
     -> (value (B,), lam (B, n)); the value is certified (its dual point checked)."""
     with torch.no_grad():
-        value, lam, _, _ = solve_pattern_sdp(G.detach(), tol=1e-7, max_iter=int(iterations))
+        value, lam, _, _ = pattern_sdp(G.detach(), tol=1e-7, max_iter=int(iterations))
     return value, lam
 
 
@@ -86,7 +70,7 @@ def pattern_sdp_value(family: Any, iterations: int = 200) -> np.ndarray:
         return out
     eff = family.effective_weights()
     cast = lambda t: None if t is None else t.to(torch.float64)  # noqa: E731
-    slopes = (float(min(act.slopes)), float(max(act.slopes)))
+    slopes = slope_bounds(act)
     widths = eff.mask.sum(dim=1).cpu()
     for k in torch.unique(widths).tolist():
         rows = torch.nonzero(widths == k)[:, 0]
@@ -106,20 +90,28 @@ def certified_interval(
     """Certified bounds on Lip over ``domain`` per member: (upper (B,), the method that
     gave each as ``"<method> (<domain>)"``, lower (B,), a witness value).
 
-    ``methods``: ``pattern_sdp`` (certified over R^d, hence on every domain) and/or
-    ``exact`` (branch and bound on the domain, a certified interval when its ``seconds``
-    per member run out).
+    ``methods``: ``pattern_sdp`` (:func:`robustlaw._pl.pattern_sdp`, certified over R^d,
+    hence on every domain) and/or ``exact`` (:func:`robustlaw._pl.solve_exact`, the branch
+    and bound on the domain, a certified interval when its ``seconds`` per member run out;
+    relu / leaky relu only, the data points ``X`` seed its incumbent).
     """
-    from robustlaw.lipschitz import Budget, estimate
-
-    X64 = X.detach().to(device=family.W.device, dtype=family.W.dtype)
-    report = estimate(
-        family,
-        domain=domain,
-        methods=tuple(methods),
-        budget=Budget(seconds=float(seconds)),
-        X=X64,
-        seed=seed,
-    )
-    names = [f"{m} ({domain})" if m else "none" for m in report.upper_method]
-    return np.asarray(report.upper, dtype=np.float64), names, np.asarray(report.lower)
+    w = family.effective_weights()
+    slopes = slope_bounds(w.activation)
+    f64 = lambda t: None if t is None else t.detach().to("cpu", torch.float64)  # noqa: E731
+    B = family.B
+    upper, lower, names = np.full(B, math.inf), np.zeros(B), ["none"] * B
+    if "pattern_sdp" in methods and all(math.isfinite(x) for x in slopes):
+        G = sign_columns(f64(w.W), f64(w.a), f64(w.v), slopes)
+        with threads_for(G.numel() * G.shape[1]):
+            _, lam, _, _ = pattern_sdp(G, deadline=time.perf_counter() + seconds * B)
+            upper = _sdp_certificate(G, lam).numpy() * (1.0 + SAFETY)
+        names = [f"pattern_sdp ({domain})"] * B
+    act = w.activation
+    if "exact" in methods and act.piecewise_linear and len(act.slopes) == 2:
+        hints = list(X.detach().to("cpu", torch.float64).numpy())
+        for i, net in enumerate(family_nets(family)):
+            res = solve_exact(net, domain, seconds=seconds, hints=hints, seed=seed)
+            lower[i] = res.lower
+            if res.upper < upper[i]:
+                upper[i], names[i] = res.upper, f"exact ({domain})"
+    return upper, names, lower

@@ -1,7 +1,7 @@
 """Descent on a certified Lipschitz bound while the fit is held: the certified search.
 
 For a two-layer piecewise-linear network, grad f(x) = c + N sigma(x) with sigma in
-[-1, 1]^k the units' slope pattern (G = [c, N], :func:`robustlaw.fitting._certify.sign_columns`),
+[-1, 1]^k the units' slope pattern (G = [c, N], :func:`robustlaw._pl.sign_columns`),
 so Lip(f) over R^d (hence on the ball and the sphere) is at most the maximum of
 ||G (1, sigma)|| over sign vectors, and for every dual point lam > 0
 
@@ -35,7 +35,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from robustlaw.fitting._certify import SAFETY, pattern_sdp_dual, sdp_certificate, sign_columns
+from robustlaw._pl import sign_columns
+from robustlaw._pl.bounds import SAFETY
+from robustlaw.fitting._certify import pattern_sdp_dual, sdp_certificate
 from robustlaw.models.two_layer import TwoLayer
 
 __all__ = ["CertifiedDescent", "certified_descent", "supports_certified_descent"]

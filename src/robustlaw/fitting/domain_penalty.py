@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from robustlaw.fitting._certify import normalize_domain, project, sample_domain
+from robustlaw._pl import normalize_domain, project, sample_domain
 from robustlaw.fitting.penalties import Penalty
 from robustlaw.models.two_layer import TwoLayer
 
@@ -87,7 +87,7 @@ def domain_points(
 ) -> Tensor:
     """m random points of the domain (m, d): uniform on the sphere or in the ball; on R^d
     random directions with radii log-uniform in [scale / 4, 16 scale]
-    (:func:`robustlaw.lipschitz.domain.sample_domain`)."""
+    (:func:`robustlaw._pl.sample_domain`)."""
     gen = torch.Generator().manual_seed(int(seed))
     Z = sample_domain(normalize_domain(domain), int(m), int(d), gen, scale=scale)
     return Z.to(device=device, dtype=dtype)

@@ -44,12 +44,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import Tensor
 
-from robustlaw.fitting._certify import (
-    certified_interval,
-    normalize_domain,
-    pattern_sdp_value,
-    threads_for,
-)
+from robustlaw._pl import normalize_domain, threads_for
+from robustlaw.fitting._certify import certified_interval, pattern_sdp_value
 from robustlaw.fitting.certified_search import certified_descent, supports_certified_descent
 from robustlaw.fitting.domain_penalty import PointPool, on_sphere
 from robustlaw.fitting.domain_search import assign_slots, smooth_on_domain

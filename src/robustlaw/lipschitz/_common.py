@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from robustlaw._pl.bounds import SAFETY as SAFETY  # the padding of every upper bound
+from robustlaw._pl.threads import threads_for as threads_for
 from robustlaw.lipschitz.domain import witness_value
 from robustlaw.lipschitz.result import Budget, MethodResult, Witness, normalize_domain
 from robustlaw.lipschitz.stack import Stack, as_stack
-
-#: Relative padding added to every upper bound computed in floating point (float64
-#: rounding in norms and eigenvalues is ~1e-15 relative; this leaves a wide margin while
-#: staying far below the 1e-6 gap at which an interval counts as closed).
-SAFETY = 1e-9
 
 
 def prepare(
@@ -62,25 +57,6 @@ def check_positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
-
-
-@contextmanager
-def threads_for(elements: int) -> Iterator[None]:
-    """Run small tensor work on one thread (restored afterwards).
-
-    Intra-op parallelism on tensors of a few thousand entries costs far more in thread
-    wake-ups than it saves, and on a loaded machine it can slow small batched matrix
-    products down a hundredfold; the methods' inner loops work on such tensors.
-    """
-    before = torch.get_num_threads()
-    small = elements < 2**26
-    if small and before > 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if small and before > 1:
-            torch.set_num_threads(before)
 
 
 class Clock:
@@ -189,8 +165,8 @@ def upper_result(
     )
 
 
-def not_applicable(method: str, kind: str, domain: str, B: int, why: str) -> MethodResult:
-    """A result saying the method does not apply to this model (no bound, no error)."""
+def empty_result(method: str, kind: str, domain: str, B: int, status: str) -> MethodResult:
+    """A result without bounds (lower 0, upper inf) for every member, with ``status``."""
     return MethodResult(
         method=method,
         kind=kind,  # type: ignore[arg-type]
@@ -198,10 +174,15 @@ def not_applicable(method: str, kind: str, domain: str, B: int, why: str) -> Met
         lower=np.zeros(B),
         upper=np.full(B, math.inf),
         seconds=np.zeros(B),
-        status=[f"not_applicable: {why}"] * B,
+        status=[status] * B,
         witnesses=[None] * B,
         info=[{} for _ in range(B)],
     )
+
+
+def not_applicable(method: str, kind: str, domain: str, B: int, why: str) -> MethodResult:
+    """A result saying the method does not apply to this model (no bound, no error)."""
+    return empty_result(method, kind, domain, B, f"not_applicable: {why}")
 
 
 def best_per_member(values: Tensor, X: Tensor) -> list[tuple[np.ndarray, None] | None]:

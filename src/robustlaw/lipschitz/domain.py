@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from robustlaw.lipschitz.result import Witness, normalize_domain
+from robustlaw._pl import normalize_domain, project, sample_domain, tangential
+from robustlaw.lipschitz.result import Witness
 from robustlaw.lipschitz.stack import Stack, as_stack
 
 __all__ = [
@@ -43,19 +44,6 @@ MARGIN = 1e-9
 _CHUNK_ELEMENTS = 2**22
 
 
-def project(X: Tensor, domain: str) -> Tensor:
-    """Map points into the domain: identity on R^d, radial projection onto the ball or
-    the sphere (the origin maps to e_1 on the sphere). X: (..., d)."""
-    if domain == "rd":
-        return X
-    norms = X.norm(dim=-1, keepdim=True)
-    if domain == "ball":
-        return X / norms.clamp(min=1.0)
-    e1 = torch.zeros_like(X)
-    e1[..., 0] = 1.0
-    return torch.where(norms > 0, X / norms.clamp(min=1e-300), e1)
-
-
 def in_domain(x: np.ndarray, domain: str, tol: float = 1e-9) -> bool:
     """Whether a point lies in the domain (up to a relative tolerance on the norm)."""
     if domain == "rd":
@@ -64,32 +52,6 @@ def in_domain(x: np.ndarray, domain: str, tol: float = 1e-9) -> bool:
     if domain == "ball":
         return r <= 1.0 + tol
     return abs(r - 1.0) <= tol
-
-
-def sample_domain(
-    domain: str,
-    n: int,
-    d: int,
-    generator: torch.Generator,
-    scale: float = 1.0,
-    device: torch.device | str | None = None,
-) -> Tensor:
-    """n random points of the domain, float64, shape (n, d).
-
-    Sphere: uniform on S^{d-1}. Ball: uniform in the unit ball. R^d: uniform directions
-    with radii log-uniform in [scale / 4, 16 scale], so that both the bounded regions near
-    the data and the unbounded ones far away are visited.
-    """
-    Z = torch.randn(n, d, generator=generator, dtype=torch.float64)
-    U = torch.rand(n, 1, generator=generator, dtype=torch.float64)
-    directions = Z / Z.norm(dim=1, keepdim=True).clamp(min=1e-300)
-    if domain == "sphere":
-        out = directions
-    elif domain == "ball":
-        out = directions * U ** (1.0 / d)
-    else:
-        out = directions * scale * 2.0 ** (6.0 * U - 2.0)
-    return out.to(device) if device is not None else out
 
 
 def distance(x: Tensor, x2: Tensor, domain: str) -> Tensor:
@@ -109,11 +71,7 @@ def distance(x: Tensor, x2: Tensor, domain: str) -> Tensor:
 
 def domain_norms(grad: Tensor, X: Tensor, domain: str) -> Tensor:
     """||grad|| on R^d and the ball; ||(I - x^T x / |x|^2) grad|| on the sphere."""
-    if domain != "sphere":
-        return grad.norm(dim=-1)
-    xn = X / X.norm(dim=-1, keepdim=True).clamp(min=1e-300)
-    radial = (grad * xn).sum(dim=-1, keepdim=True)
-    return (grad - radial * xn).norm(dim=-1)
+    return tangential(grad, X) if domain == "sphere" else grad.norm(dim=-1)
 
 
 def point_values(stack: Stack, X: Tensor, domain: str) -> Tensor:

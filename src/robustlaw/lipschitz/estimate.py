@@ -22,12 +22,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from robustlaw.lipschitz._common import as_points, prepare
+from robustlaw.lipschitz._common import as_points, empty_result, prepare
 from robustlaw.lipschitz.result import (
     METHODS,
     Budget,
+    Interval,
     MethodResult,
     Witness,
+    is_closed,
 )
 from robustlaw.lipschitz.stack import Stack
 from robustlaw.models.two_layer import TwoLayer
@@ -45,18 +47,33 @@ log = logging.getLogger(__name__)
 
 #: The default lower-bound methods, in the order they run (later ones start from the
 #: witnesses of earlier ones).
-DEFAULT_LOWER = ("grad_data", "grad_random", "grad_convex", "pairs", "ascent", "region_search")
+DEFAULT_LOWER = (
+    "grad_data",
+    "grad_random",
+    "grad_convex",
+    "pairs",
+    "ascent",
+    "region_search",
+    "deep_region_search",
+)
 #: The default certified upper bounds (``lipsdp`` only when cheap, see :func:`estimate`).
-DEFAULT_UPPER = ("spectral", "path_norm", "averaged", "pattern_enum", "pattern_sdp", "lipsdp")
+DEFAULT_UPPER = (
+    "spectral",
+    "path_norm",
+    "averaged",
+    "spectral_balanced",
+    "averaged_balanced",
+    "pattern_enum",
+    "pattern_sdp",
+    "lipsdp_schur",
+    "lipsdp",
+)
 #: Method groups accepted by :func:`estimate`.
-GROUPS = {"lower": DEFAULT_LOWER, "upper": DEFAULT_UPPER, "exact": ("exact",)}
+GROUPS = {"lower": DEFAULT_LOWER, "upper": DEFAULT_UPPER, "exact": ("exact", "deep_exact")}
 
 #: In the "upper" group, LipSDP (cvxpy) runs on deep stacks with at most this many
 #: hidden units; on two-layer networks ``pattern_sdp`` reaches LipSDP's value faster.
 LIPSDP_AUTO_UNITS = 128
-
-#: Relative gap below which an interval counts as closed (as MethodResult.proven).
-CLOSED = 1e-6
 
 _KIND_ORDER = {"lower": 0, "upper": 1, "exact": 2}
 
@@ -64,8 +81,8 @@ _KIND_ORDER = {"lower": 0, "upper": 1, "exact": 2}
 def resolve_methods(methods: str | Sequence[str]) -> list[str]:
     """Expand group names ("lower", "upper", "exact") and check every name exists.
 
-    Unknown names raise a ValueError naming them. "exact" names the exact solver, which
-    may be missing from the registry; it is then skipped with a status.
+    Unknown names raise a ValueError naming them. Lower bounds come first, then upper
+    bounds, then the exact solver.
     """
     if isinstance(methods, str):
         methods = [methods]
@@ -77,32 +94,17 @@ def resolve_methods(methods: str | Sequence[str]) -> list[str]:
             raise ValueError(f"method names must be strings, got {name!r}")
         names = GROUPS.get(name, (name,))
         for item in names:
-            if item not in METHODS and item != "exact":
+            if item not in METHODS:
                 known = sorted(set(METHODS) | set(GROUPS))
                 raise ValueError(f"unknown Lipschitz method {item!r}; known: {known}")
             if item not in out:
                 out.append(item)
-    kinds = {name: (METHODS[name].kind if name in METHODS else "exact") for name in out}
-    return sorted(out, key=lambda name: _KIND_ORDER[kinds[name]])
+    return sorted(out, key=lambda name: _KIND_ORDER[METHODS[name].kind])
 
 
 def _accepts(fn: Any) -> set[str]:
     params = inspect.signature(fn).parameters
     return {name for name, p in params.items() if p.kind is not p.VAR_KEYWORD}
-
-
-def _empty(name: str, kind: str, domain: str, B: int, status: str) -> MethodResult:
-    return MethodResult(
-        method=name,
-        kind=kind,  # type: ignore[arg-type]
-        domain=domain,
-        lower=np.zeros(B),
-        upper=np.full(B, math.inf),
-        seconds=np.zeros(B),
-        status=[status] * B,
-        witnesses=[None] * B,
-        info=[{} for _ in range(B)],
-    )
 
 
 @dataclass(frozen=True)
@@ -162,13 +164,18 @@ class LipschitzReport:
         NaN otherwise."""
         lo, up = self.lower, self.upper
         out = np.full(self.B, np.nan)
-        closed = np.isfinite(up) & (up - lo <= CLOSED * np.maximum(up, 1e-300))
+        closed = np.asarray(is_closed(lo, up), dtype=bool).reshape(self.B)
         out[closed] = up[closed]
         for res in self.results.values():
             if res.kind == "exact":
                 proven = res.proven
                 out[proven & np.isnan(out)] = res.upper[proven & np.isnan(out)]
         return out
+
+    def interval(self, b: int) -> Interval:
+        """Member b's combined certified interval, with the methods of its two ends."""
+        (lo, lo_m), (up, up_m) = self._best(b, "lower"), self._best(b, "upper")
+        return Interval(lo, up, lo_m, up_m)
 
     @property
     def ratio(self) -> np.ndarray:
@@ -322,8 +329,7 @@ def estimate(
         Registry names and groups: ``"lower"`` (:data:`DEFAULT_LOWER`), ``"upper"``
         (:data:`DEFAULT_UPPER`; ``lipsdp`` is included for deep stacks with at most
         :data:`LIPSDP_AUTO_UNITS` hidden units, and always when named), ``"exact"`` (the
-        exact solver registered as "exact", skipped with a status when absent or not
-        applicable).
+        exact solver; not applicable beyond two-layer relu / leaky-relu networks).
     budget : Budget, optional
         Per method and member (default 60 seconds).
     X : array, shape (n, d) or (B, n, d), optional
@@ -363,19 +369,14 @@ def estimate(
     hidden = sum(stack.widths)
     results: dict[str, MethodResult] = {}
     for name in names:
-        spec = METHODS.get(name)
-        if spec is None:
-            results[name] = _empty(
-                name, "exact", domain, stack.B, "not_applicable: no exact solver is registered"
-            )
-            continue
+        spec = METHODS[name]
         if (kind if kind != "linear" else "mlp") not in spec.models:
-            results[name] = _empty(
+            results[name] = empty_result(
                 name, spec.kind, domain, stack.B, f"not_applicable: model kind {kind!r}"
             )
             continue
         if domain not in spec.domains:
-            results[name] = _empty(
+            results[name] = empty_result(
                 name, spec.kind, domain, stack.B, f"not_applicable: domain {domain!r}"
             )
             continue
@@ -389,7 +390,7 @@ def estimate(
                 if kind == "two_layer"
                 else f"{hidden} hidden units > {LIPSDP_AUTO_UNITS}"
             )
-            results[name] = _empty(
+            results[name] = empty_result(
                 name, "upper", domain, stack.B, f"not_applicable: skipped ({why}); ask for it"
             )
             continue
@@ -406,7 +407,7 @@ def estimate(
             result = spec.fn(target, domain, budget, **kwargs)
         except Exception as exc:  # a method failing must not take the others down
             log.warning("Lipschitz method %s failed: %s", name, exc)
-            result = _empty(
+            result = empty_result(
                 name, spec.kind, domain, stack.B, f"solver_failed: {type(exc).__name__}: {exc}"
             )
         results[name] = result

@@ -22,30 +22,64 @@ from typing import Any, Literal
 
 import numpy as np
 
+from robustlaw._pl import DOMAINS, normalize_domain
+
 __all__ = [
+    "CLOSED",
     "DOMAINS",
     "METHODS",
     "Budget",
+    "Interval",
     "MethodResult",
     "MethodSpec",
     "Witness",
+    "is_closed",
     "normalize_domain",
     "register_method",
 ]
 
 Kind = Literal["lower", "upper", "exact"]
 
-#: Domains on which Lip is measured: R^d, the closed unit ball, the unit sphere (where
-#: Lip means the sup of the tangential gradient norm, i.e. the geodesic constant).
-DOMAINS = ("rd", "ball", "sphere")
-_DOMAIN_ALIASES = {"rd": "rd", "r^d": "rd", "R^d": "rd", "ball": "ball", "sphere": "sphere"}
+#: Relative gap (upper - lower) / upper at or below which a certified interval counts as
+#: closed: its value is then exact.
+CLOSED = 1e-6
 
 
-def normalize_domain(domain: str) -> str:
-    """Map "R^d" / "rd" / "ball" / "sphere" to the canonical name; ValueError otherwise."""
-    if not isinstance(domain, str) or domain not in _DOMAIN_ALIASES:
-        raise ValueError(f"domain must be one of 'R^d' (or 'rd'), 'ball', 'sphere'; got {domain!r}")
-    return _DOMAIN_ALIASES[domain]
+def is_closed(lower: Any, upper: Any) -> Any:
+    """The closing rule: the upper bound is finite and (upper - lower) <= 1e-6 upper.
+
+    ``lower``, ``upper``: floats or arrays of the same shape; returns bool or an array.
+    """
+    lower, upper = np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
+    closed = np.isfinite(upper) & (upper - lower <= CLOSED * np.maximum(upper, 1e-300))
+    return bool(closed) if closed.ndim == 0 else closed
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A certified interval [lower, upper] on one Lip(f), with the methods that certified
+    each end (None when no method gave a bound: lower 0, upper inf).
+
+    ``exact`` is the value when the interval is closed (:func:`is_closed`), else None.
+    """
+
+    lower: float
+    upper: float
+    lower_method: str | None = None
+    upper_method: str | None = None
+
+    @property
+    def closed(self) -> bool:
+        return is_closed(self.lower, self.upper)
+
+    @property
+    def exact(self) -> float | None:
+        return self.upper if self.closed else None
+
+    @property
+    def ratio(self) -> float:
+        """upper / lower (inf without a positive lower bound)."""
+        return self.upper / self.lower if self.lower > 0 else math.inf
 
 
 @dataclass(frozen=True)
@@ -144,10 +178,13 @@ class MethodResult:
 
     @property
     def proven(self) -> np.ndarray:
-        """(B,) bool: the interval has closed (relative gap <= 1e-6)."""
-        return np.isfinite(self.upper) & (
-            self.upper - self.lower <= 1e-6 * np.maximum(self.upper, 1e-300)
-        )
+        """(B,) bool: the interval has closed (:func:`is_closed`)."""
+        return np.asarray(is_closed(self.lower, self.upper), dtype=bool).reshape(self.B)
+
+    def interval(self, b: int) -> Interval:
+        """Member b's certified interval."""
+        name = self.method
+        return Interval(float(self.lower[b]), float(self.upper[b]), name, name)
 
     def member(self, b: int) -> dict[str, Any]:
         """Member b's entry as a plain dictionary."""

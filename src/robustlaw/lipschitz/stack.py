@@ -21,10 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
+from robustlaw._pl import PLNet, pl_nets, slope_bounds
 from robustlaw.models.activations import Activation, get_activation, name_of_module
 
 __all__ = [
@@ -36,44 +36,6 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- activations
-
-
-def _gelu_slope_range() -> tuple[float, float]:
-    """Range of d/dt [t Phi(t)] = Phi(t) + t phi(t); its extremes sit at t = -sqrt 2, sqrt 2."""
-    t = math.sqrt(2.0)
-    phi = math.exp(-1.0) / math.sqrt(2.0 * math.pi)
-    lo = 0.5 * (1.0 + math.erf(-t / math.sqrt(2.0))) - t * phi
-    hi = 0.5 * (1.0 + math.erf(t / math.sqrt(2.0))) + t * phi
-    return lo, hi
-
-
-#: Slope ranges [inf psi', sup psi'] of the smooth activations we know by name.
-_SLOPES: dict[str, tuple[float, float]] = {
-    "tanh": (0.0, 1.0),
-    "softplus": (0.0, 1.0),
-    "sigmoid": (0.0, 0.25),
-    "gelu": _gelu_slope_range(),
-    "cos": (-1.0, 1.0),
-}
-
-
-def slope_bounds(activation: Activation) -> tuple[float, float]:
-    """[alpha, beta] with alpha <= psi'(t) <= beta for almost every t (slope restriction).
-
-    Piecewise-linear activations give their extreme slopes (relu: (0, 1)); the smooth
-    ones we know give their exact ranges (sigmoid: (0, 1/4); gelu: about (-0.13, 1.13));
-    any other activation with a finite Lipschitz constant L gives (-L, L); an activation
-    with unbounded slope gives (-inf, inf).
-    """
-    if activation.piecewise_linear and activation.slopes:
-        return float(min(activation.slopes)), float(max(activation.slopes))
-    base = activation.name.split("(")[0]
-    if base in _SLOPES:
-        return _SLOPES[base]
-    L = float(activation.lipschitz)
-    if math.isfinite(L):
-        return -L, L
-    return -math.inf, math.inf
 
 
 def _leaky(alpha: float) -> Activation:
@@ -310,26 +272,13 @@ class Stack:
             members=[self.members[i] for i in idx.tolist()],
         )
 
-    def two_layer_arrays(self, b: int) -> dict[str, np.ndarray]:
-        """Member b of a two-layer stack as numpy float64 arrays, inert units removed.
-
-        Returns ``W`` (k, d), ``bias`` (k,), ``a`` (k,), ``v`` (d,) and ``units`` (k,),
-        the indices of the kept units in the padded layer. A unit is inert when
-        a_l w_l = 0: it changes neither the gradient nor the regions that matter.
-        """
+    def pl_nets(self) -> list[PLNet]:
+        """The members of a two-layer stack as :class:`~robustlaw._pl.PLNet` (float64
+        numpy; padded units are inert and the engine leaves them out of its searches)."""
         if self.depth != 2:
-            raise ValueError(f"two_layer_arrays needs a two-layer stack, depth is {self.depth}")
-        W = self.weights[0][b].detach().cpu().numpy()
-        a = self.weights[1][b, 0].detach().cpu().numpy()
-        bias = (
-            np.zeros(W.shape[0])
-            if self.biases[0] is None
-            else self.biases[0][b].detach().cpu().numpy()
-        )
-        v = np.zeros(self.d) if self.skip is None else self.skip[b].detach().cpu().numpy()
-        keep = (a != 0) & (np.abs(W).sum(axis=1) > 0)
-        units = np.flatnonzero(keep)
-        return {"W": W[keep], "bias": bias[keep], "a": a[keep], "v": v, "units": units}
+            raise ValueError(f"pl_nets needs a two-layer stack, depth is {self.depth}")
+        a = self.weights[1][:, 0, :]
+        return pl_nets(self.weights[0], self.biases[0], a, self.skip, self.slopes()[0])
 
     def to_two_layer(self):  # -> TwoLayer (import kept local: models never import lipschitz)
         """The stack as a :class:`robustlaw.models.TwoLayer` family (depth 2 only)."""

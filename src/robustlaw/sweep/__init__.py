@@ -39,16 +39,24 @@ from robustlaw.sweep.plan import (
     make_plan,
     trial_hash,
 )
-from robustlaw.sweep.run import (
-    RUNNERS,
-    RunContext,
+from robustlaw.sweep.records import (
+    Bracket,
+    ErrorKind,
+    Metrics,
+    Row,
     TrialOutcome,
-    register_runner,
-    run_batch,
+    TrialRecord,
 )
+from robustlaw.sweep.registry import (
+    EXPERIMENTS,
+    RUNNERS,
+    register_experiment,
+    register_runner,
+)
+from robustlaw.sweep.run import RunContext, run_batch
 from robustlaw.sweep.sizing import SweepSize, batch_cost, trial_cost
-from robustlaw.sweep.spec import EXPERIMENTS, Spec, SpecError, load_spec, parse_spec
-from robustlaw.sweep.store import BLOB_COLUMNS, COLUMNS, DEFAULT_STORE, SpecStatus, Store
+from robustlaw.sweep.spec import Spec, SpecError, load_spec, parse_spec
+from robustlaw.sweep.store import BLOB_COLUMNS, COLUMNS, DEFAULT_STORE, Failure, SpecStatus, Store
 
 __all__ = [
     "BLOB_COLUMNS",
@@ -59,10 +67,15 @@ __all__ = [
     "RUNNERS",
     "Batch",
     "BatchResult",
+    "Bracket",
+    "ErrorKind",
     "Executor",
+    "Failure",
     "LocalExecutor",
+    "Metrics",
     "Plan",
     "RayExecutor",
+    "Row",
     "RunContext",
     "Spec",
     "SpecError",
@@ -73,6 +86,7 @@ __all__ = [
     "Trial",
     "TrialConfig",
     "TrialOutcome",
+    "TrialRecord",
     "batch_cost",
     "canonical_json",
     "expand",
@@ -85,6 +99,7 @@ __all__ = [
     "parse_spec",
     "plan_sweep",
     "register_executor",
+    "register_experiment",
     "register_runner",
     "resolve_workers",
     "run_batch",
@@ -103,7 +118,8 @@ def load(store: str | Path = DEFAULT_STORE, spec_name: str | None = None):  # ->
     intrinsic_dim, noise_level, family, activation, width, depth, p, seed, target, eps,
     train_mse, fit_reached, lip_lower, lip_upper, lip_upper_method, lip_lower_method,
     lip_exact, sensitivity, robust_accuracy, pgd_radius, clean_accuracy, fit_seconds,
-    lip_seconds, certified_robust_accuracy, lip_floor`` (NaN / <NA> where not applicable),
+    lip_seconds, certified_robust_accuracy, lip_floor`` (NaN / <NA> where not applicable;
+    the fields of :class:`Row`),
     provenance columns (versions, device, executor, timings) and the JSON blobs
     ``config_json``, ``metrics_json``, ``fit_json``, ``lipschitz_json``, ``meta_json``,
     ``extra_json``.
@@ -113,10 +129,14 @@ def load(store: str | Path = DEFAULT_STORE, spec_name: str | None = None):  # ->
     ``lip_floor`` (interpolation targets and constructions) is the data floor, the smallest
     Lipschitz constant on the domain of any function that interpolates the labels exactly.
 
+    With ``spec_name``, the trials of that spec's latest version.
+
     Raises
     ------
     FileNotFoundError
         When there is no store at ``store``.
+    ValueError
+        When ``store`` is not a results store, or ``spec_name`` is not in it.
     """
     with Store(store, create=False) as db:
         return db.load(spec_name)
@@ -134,6 +154,7 @@ def export(
 
 
 def status(store: str | Path = DEFAULT_STORE) -> list[SpecStatus]:
-    """Done / failed / diverged / pending trial counts per spec in ``store``."""
+    """Done / failed / diverged / pending trial counts and the failed trials of every
+    version of every spec in ``store``."""
     with Store(store, create=False) as db:
         return db.status()

@@ -18,6 +18,7 @@ from typing import Any
 from robustlaw.sweep.executors import Executor, get_executor, resolve_workers
 from robustlaw.sweep.plan import Plan, expand, group, make_plan
 from robustlaw.sweep.progress import SweepProgress
+from robustlaw.sweep.records import ErrorKind, error_kinds
 from robustlaw.sweep.run import get_runner
 from robustlaw.sweep.sizing import SweepSize, size_sweep
 from robustlaw.sweep.spec import Spec, load_spec
@@ -48,6 +49,8 @@ class SweepSummary:
     store : str
         Path of the store.
     executor : str
+    errors : tuple of ErrorKind
+        The failed and diverged trials run now, by kind, with the first error of each.
     workers : int
         Processes the batches ran in (1: the driver's own).
     """
@@ -64,6 +67,7 @@ class SweepSummary:
     store_seconds: float
     store: str
     executor: str
+    errors: tuple[ErrorKind, ...] = ()
     workers: int = 1
 
     def to_dict(self) -> dict[str, Any]:
@@ -198,7 +202,14 @@ def run_sweep(
             raise ValueError("workers is given twice (as an argument and an executor option)")
         options.setdefault("workers", workers if workers is not None else spec.run.workers)
     runner_exec = get_executor(executor, **options) if owns else executor
+    try:
+        runner_exec.start()  # reach the cluster before the store is written
+    except BaseException:
+        if owns:
+            runner_exec.close()
+        raise
     counts = {"done": 0, "failed": 0, "diverged": 0}
+    ends: list[tuple[str, str | None]] = []
     batches_run = 0
     with Store(store) as db:
         t0 = time.perf_counter()
@@ -224,9 +235,10 @@ def run_sweep(
                     db.write_records(spec.name, result.records, executor=runner_exec.name)
                     store_seconds += time.perf_counter() - t0
                     batches_run += 1
-                    statuses = [r["status"] for r in result.records]
+                    statuses = [r.status for r in result.records]
                     for status in statuses:
                         counts[status] += 1
+                    ends.extend((r.status, r.error) for r in result.records if r.status != "done")
                     bar.update(
                         done=statuses.count("done"),
                         failed=len(statuses) - statuses.count("done"),
@@ -248,5 +260,6 @@ def run_sweep(
         store_seconds=store_seconds,
         store=str(store),
         executor=runner_exec.name,
+        errors=error_kinds(ends),
         workers=getattr(runner_exec, "used", 1),
     )

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from robustlaw.sweep.plan import Batch
+from robustlaw.sweep.records import TrialRecord
 from robustlaw.sweep.run import Runner, failed_records, run_batch
 from robustlaw.sweep.sizing import batch_cost
 from robustlaw.sweep.workers import WorkerPool
@@ -48,7 +49,7 @@ class BatchResult:
     """A finished batch and its records (one per trial, in the batch's order)."""
 
     batch: Batch
-    records: list[dict[str, Any]]
+    records: list[TrialRecord]
 
 
 def available_cores() -> int:
@@ -254,7 +255,7 @@ class LocalExecutor(Executor):
 
 def _ray_task(
     batch: Batch, runners: Mapping[str, Runner], device: str, threads: int
-) -> list[dict[str, Any]]:
+) -> list[TrialRecord]:
     """Body of a Ray task: one batch, torch pinned to the task's CPU share."""
     return run_batch(batch, device=device, threads=threads, runners=runners)
 

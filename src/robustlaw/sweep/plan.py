@@ -22,7 +22,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from robustlaw.sweep.spec import AXIS, FAMILIES, GridSpec, Spec
+from robustlaw.sweep.registry import FAMILIES
+from robustlaw.sweep.spec import GridSpec, Spec, axes_of
 
 __all__ = [
     "HASH_SCHEMA",
@@ -45,8 +46,6 @@ __all__ = [
 
 #: Version of the hashed layout; bump it when the meaning of a field changes.
 HASH_SCHEMA = 1
-
-_SECTIONS = ("data", "model", "fit", "lipschitz")
 
 
 class _Frozen(BaseModel):
@@ -197,68 +196,6 @@ class Batch:
         return len(self.trials)
 
 
-# --------------------------------------------------------------------------- axes
-
-
-def _axis_fields(grid: GridSpec) -> list[tuple[str, tuple[Any, ...]]]:
-    """Every axis of a grid as (name, values), in declaration order; seeds last."""
-    out: list[tuple[str, tuple[Any, ...]]] = []
-    for section_name in _SECTIONS:
-        section = getattr(grid, section_name)
-        for name, info in type(section).model_fields.items():
-            if AXIS not in info.metadata:
-                continue
-            value = getattr(section, name)
-            if value is None:
-                continue
-            if isinstance(value, dict):
-                for key, values in value.items():
-                    out.append((f"{section_name}.{name}.{key}", values))
-            else:
-                out.append((f"{section_name}.{name}", value))
-    out.append(("seeds", grid.seeds))
-    return out
-
-
-def axes_of(grid: GridSpec) -> list[tuple[tuple[str, ...], list[tuple[Any, ...]]]]:
-    """The grid's independent axes: (names, list of value tuples), zipped axes merged.
-
-    Raises
-    ------
-    ValueError
-        When a zipped name is not an axis, appears twice, or zipped lengths differ.
-    """
-    fields = _axis_fields(grid)
-    lookup = dict(fields)
-    zipped: dict[str, int] = {}
-    for g, names in enumerate(grid.zip):
-        for name in names:
-            if name not in lookup:
-                raise ValueError(
-                    f"zip[{g}]: {name!r} is not an axis (axes: {', '.join(n for n, _ in fields)})"
-                )
-            if name in zipped:
-                raise ValueError(f"zip[{g}]: {name!r} is already zipped in zip[{zipped[name]}]")
-            zipped[name] = g
-        lengths = {name: len(lookup[name]) for name in names}
-        if len(set(lengths.values())) > 1:
-            detail = ", ".join(f"{name} has {size}" for name, size in lengths.items())
-            raise ValueError(f"zip[{g}]: zipped axes need equal lengths ({detail})")
-    axes: list[tuple[tuple[str, ...], list[tuple[Any, ...]]]] = []
-    placed: set[int] = set()
-    for name, values in fields:
-        if name not in zipped:
-            axes.append(((name,), [(v,) for v in values]))
-            continue
-        g = zipped[name]
-        if g in placed:
-            continue
-        placed.add(g)
-        names = grid.zip[g]
-        axes.append((tuple(names), list(zip(*(lookup[n] for n in names), strict=True))))
-    return axes
-
-
 # --------------------------------------------------------------------------- expansion
 
 
@@ -279,7 +216,6 @@ def _point_config(
     kind = grid.kind or FAMILIES[family]
     target = get("fit.target")
     trains = kind not in ("features", "construction")
-    domain = {"R^d": "rd"}.get(lip.domain, lip.domain)
     trial_data = TrialData(
         distribution=get("data.distribution"),
         dataset=data.dataset,
@@ -305,7 +241,7 @@ def _point_config(
         options=fit.options,
     )
     trial_lip = TrialLipschitz(
-        domain=domain,
+        domain=lip.domain,
         methods=lip.methods,
         budget_seconds=lip.budget_seconds,
         budget_nodes=lip.budget_nodes,

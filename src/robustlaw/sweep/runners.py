@@ -22,51 +22,60 @@ the batch's widths, fits it, measures it, and returns one
     closed-form interval, tightened by :func:`robustlaw.lipschitz.estimate` where the
     network is a two-layer family.
 
-Each trial's metrics use the store's column names; ``lip_upper`` is always certified
-(named by ``lip_upper_method``), ``lip_lower`` is a value recomputed at a witness, and
-``lip_exact`` is set only when the interval is proven closed.
+Each trial's measurements are a :class:`~robustlaw.sweep.records.Metrics` record (the
+store's columns); ``lip_upper`` is always certified (named by ``lip_upper_method``),
+``lip_lower`` is a value recomputed at a witness, and ``lip_exact`` is set only when the
+interval is proven closed (:class:`~robustlaw.sweep.records.Bracket`).
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from robustlaw.sweep.plan import Batch, TrialConfig
-from robustlaw.sweep.run import RunContext, TrialOutcome, register_runner
+from robustlaw.sweep.records import JSON, Bracket, Metrics, TrialOutcome
+from robustlaw.sweep.registry import construction, register_runner
+from robustlaw.sweep.run import RunContext
 
-__all__ = ["CONSTRUCTIONS", "run_construction", "run_features", "run_train"]
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
 
-#: Construction name -> (module of robustlaw.models.constructions, function).
-CONSTRUCTIONS: dict[str, tuple[str, str]] = {
-    "caps": ("caps", "cap_interpolant"),
-    "grouped_caps": ("grouped", "grouped_cap_interpolant"),
-    "relu_memorizer": ("small", "relu_memorizer"),
-    "baum": ("small", "baum_memorizer"),
-    "radial_bump": ("bump", "radial_bump_interpolant"),
-}
+    from robustlaw.data import Labels, SampleMeta
+    from robustlaw.lipschitz import LipschitzReport
+    from robustlaw.models import TwoLayer
+    from robustlaw.models.features import FeatureFamily
+    from robustlaw.models.mlp import MLP
 
-#: Relative gap below which a certified interval counts as closed (as MethodResult.proven).
-_PROVEN_GAP = 1e-6
+    Family = TwoLayer | MLP | FeatureFamily
+
+__all__ = [
+    "certified_robust_accuracy",
+    "data_floor",
+    "pgd_robust_accuracy",
+    "run_construction",
+    "run_features",
+    "run_train",
+]
 
 
 # --------------------------------------------------------------------------- data
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Data:
     """A trial's data: training points, held-out points, and what is known about them."""
 
-    X: Any  # (n, d) tensor
-    y: Any  # (n,) tensor
-    X_test: Any  # (m, d) tensor, m may be 0
-    y_test: Any  # (m,) tensor
-    meta: dict[str, Any]
+    X: Tensor  # (n, d)
+    y: Tensor  # (n,)
+    X_test: Tensor  # (m, d), m may be 0
+    y_test: Tensor  # (m,)
+    meta: JSON
     noise_level: float | None
     intrinsic_dim: float | None
 
@@ -78,8 +87,12 @@ class _Data:
     def d(self) -> int:
         return int(self.X.shape[1])
 
+    @property
+    def m(self) -> int:
+        return int(self.X_test.shape[0])
 
-def _torch_dtype(cfg: TrialConfig) -> Any:
+
+def _torch_dtype(cfg: TrialConfig) -> torch.dtype:
     import torch
 
     return torch.float64 if cfg.model.dtype == "float64" else torch.float32
@@ -123,7 +136,7 @@ def _load_data(cfg: TrialConfig, ctx: RunContext) -> _Data:
             gen = torch.Generator().manual_seed(rl_data.sampling.derived_seed(cfg.seed, 1))
             drawn = model.sample(X_all.to(torch.float64).cpu(), gen)
             y_all = drawn.y.to(dtype=dtype, device=X_all.device)
-            meta = _replace_noise(meta, drawn)
+            meta = _relabelled(meta, spec.labels, drawn)
         if y_all is None:
             raise ValueError(f"data set {spec.dataset!r} has no labels")
         total = X_all.shape[0]
@@ -136,32 +149,28 @@ def _load_data(cfg: TrialConfig, ctx: RunContext) -> _Data:
         X, y = X_all[order[:n]], y_all[order[:n]]
         X_test, y_test = X_all[held], y_all[held]
     meta_dict = meta.to_dict()
-    noise = spec.noise_level if spec.noise_level is not None else meta_dict.get("noise_level")
-    intrinsic = meta_dict.get("intrinsic_dim")
-    return _Data(X, y, X_test, y_test, meta_dict, noise, intrinsic)
+    noise = spec.noise_level if spec.noise_level is not None else meta.noise_level
+    return _Data(X, y, X_test, y_test, meta_dict, noise, meta.intrinsic_dim)
 
 
-def _replace_noise(meta: Any, drawn: Any) -> Any:
-    from dataclasses import replace
-
+def _relabelled(meta: SampleMeta, labels: str, drawn: Labels) -> SampleMeta:
     return replace(
         meta,
-        labels=drawn.name if hasattr(drawn, "name") else meta.labels,
+        labels=labels,
         noise_level=drawn.noise_level,
         noise_level_kind=drawn.noise_level_kind,
         noise_level_stderr=drawn.noise_level_stderr,
     )
 
 
-def _estimated_intrinsic_dim(data: _Data) -> tuple[float | None, dict[str, Any] | None]:
+def _estimated_intrinsic_dim(data: _Data) -> tuple[float | None, JSON | None]:
     """TwoNN estimate for real data (its metadata has no intrinsic dimension)."""
     if data.intrinsic_dim is not None or data.n < 20:
         return data.intrinsic_dim, None
     from robustlaw import data as rl_data
 
     result = rl_data.intrinsic_dimension(data.X.detach().cpu(), method="twonn")
-    plain = result.to_dict() if hasattr(result, "to_dict") else {"estimate": result.estimate}
-    return float(result.estimate), plain
+    return float(result.estimate), result.to_dict()
 
 
 def data_floor(data: _Data, domain: str) -> float:
@@ -183,84 +192,59 @@ def data_floor(data: _Data, domain: str) -> float:
 # --------------------------------------------------------------------------- Lipschitz
 
 
-def _budget(cfg: TrialConfig) -> Any:
-    from robustlaw.lipschitz import Budget
+def _estimate(family: Family, cfg: TrialConfig, X: Tensor) -> tuple[LipschitzReport, float]:
+    """:func:`robustlaw.lipschitz.estimate` of every member, and the seconds it took."""
+    from robustlaw.lipschitz import Budget, estimate
 
     lip = cfg.lipschitz
-    return Budget(seconds=lip.budget_seconds, nodes=lip.budget_nodes)
-
-
-def _estimate(family: Any, cfg: TrialConfig, X: Any) -> tuple[list[dict[str, Any]], float]:
-    """Per-member Lipschitz records from :func:`robustlaw.lipschitz.estimate`."""
-    import robustlaw.lipschitz as lipschitz
-
-    if not hasattr(lipschitz, "estimate"):
-        raise RuntimeError(
-            "robustlaw.lipschitz.estimate is not available in this installation; "
-            "set lipschitz.methods = [] to skip the measurement"
-        )
     start = time.perf_counter()
-    report = lipschitz.estimate(
+    report = estimate(
         family,
-        domain=cfg.lipschitz.domain,
-        methods=tuple(cfg.lipschitz.methods),
-        budget=_budget(cfg),
+        domain=lip.domain,
+        methods=tuple(lip.methods),
+        budget=Budget(seconds=lip.budget_seconds, nodes=lip.budget_nodes),
         X=X,
         seed=cfg.seed,
-        options=dict(cfg.lipschitz.options) or None,
+        options=dict(lip.options) or None,
     )
-    return list(report.to_records()), time.perf_counter() - start
+    return report, time.perf_counter() - start
 
 
-def _number(value: Any) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return out
+def _brackets(report: LipschitzReport) -> list[Bracket]:
+    """Each member's combined certified interval from a report."""
+    lower, upper = report.lower, report.upper
+    return [
+        Bracket(float(lower[b]), lower_method, float(upper[b]), upper_method)
+        for b, (lower_method, upper_method) in enumerate(
+            zip(report.lower_method, report.upper_method, strict=True)
+        )
+    ]
 
 
-def lipschitz_metrics(record: dict[str, Any]) -> dict[str, Any]:
-    """The flat Lipschitz columns from one member's :func:`estimate` record.
-
-    ``lip_exact`` is set only when the record says the value is proven, or when the
-    certified interval has closed (relative gap <= 1e-6).
-    """
-    lower = _number(record.get("lower"))
-    upper = _number(record.get("upper"))
-    exact = _number(record.get("exact"))
-    if not math.isfinite(exact) and math.isfinite(upper) and lower > 0:
-        if upper - lower <= _PROVEN_GAP * upper:
-            exact = upper
-    return {
-        "lip_lower": lower,
-        "lip_upper": upper,
-        "lip_lower_method": record.get("lower_method"),
-        "lip_upper_method": record.get("upper_method"),
-        "lip_exact": exact,
-    }
+def _tightened(bracket: Bracket, other: Bracket) -> Bracket:
+    return bracket.tightened(other.lower, other.lower_method, other.upper, other.upper_method)
 
 
-def _combine(
-    metrics: dict[str, Any], lower: float, lower_method: str, upper: float, upper_method: str
-) -> None:
-    """Tighten a member's certified interval with another certified bound pair."""
-    if math.isfinite(lower) and not lower <= _number(metrics.get("lip_lower")):
-        metrics["lip_lower"], metrics["lip_lower_method"] = lower, lower_method
-    if math.isfinite(upper) and not upper >= _number(metrics.get("lip_upper")):
-        metrics["lip_upper"], metrics["lip_upper_method"] = upper, upper_method
-    lo, up = _number(metrics.get("lip_lower")), _number(metrics.get("lip_upper"))
-    if math.isfinite(up) and lo > 0 and up - lo <= _PROVEN_GAP * up:
-        metrics["lip_exact"] = up
-    else:
-        metrics.setdefault("lip_exact", math.nan)
+def _plain(value: object) -> Any:
+    """JSON-ready data from reports (dataclasses, numpy and torch values)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if hasattr(value, "to_dict"):
+        return _plain(value.to_dict())
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return _plain(value.tolist())
+    return str(value)
 
 
 # --------------------------------------------------------------------------- accuracy
 
 
 def pgd_robust_accuracy(
-    family: Any, X: Any, y: Any, radius: float, steps: int = 20
+    family: Family, X: Tensor, y: Tensor, radius: float, steps: int = 20
 ) -> tuple[list[float], list[float]]:
     """Clean and PGD-robust accuracy of every member against L2 perturbations.
 
@@ -307,7 +291,7 @@ def pgd_robust_accuracy(
 
 
 def certified_robust_accuracy(
-    family: Any, X: Any, y: Any, radius: float, lip_upper: Sequence[float]
+    family: Family, X: Tensor, y: Tensor, radius: float, lip_upper: Sequence[float]
 ) -> list[float]:
     """Fraction of points certified robust at ``radius``: correct with
     y·f(x) > Lip_upper·radius (a certified Lipschitz upper bound on R^d), per member;
@@ -325,7 +309,7 @@ def certified_robust_accuracy(
 # --------------------------------------------------------------------------- train
 
 
-def _build_family(cfg: TrialConfig, widths: Sequence[int], d: int, device: str) -> Any:
+def _build_family(cfg: TrialConfig, widths: Sequence[int], d: int, device: str) -> Family:
     model = cfg.model
     dtype = _torch_dtype(cfg)
     if model.family == "two_layer":
@@ -362,7 +346,7 @@ def _build_family(cfg: TrialConfig, widths: Sequence[int], d: int, device: str) 
     raise ValueError(f"the train runner builds two_layer and mlp families, got {model.family!r}")
 
 
-def _target(cfg: TrialConfig, noise_level: float | None) -> Any:
+def _target(cfg: TrialConfig, noise_level: float | None) -> object:
     from robustlaw import fitting
 
     if cfg.fit.target == "interpolate":
@@ -375,102 +359,84 @@ def _target(cfg: TrialConfig, noise_level: float | None) -> Any:
     return fitting.BelowNoise(eps=cfg.fit.eps, noise_level=noise_level)
 
 
-def _fit_options(cfg: TrialConfig) -> dict[str, Any]:
-    fit = cfg.fit
-    options = {
-        key: value
-        for key, value in (("optimizer", fit.optimizer), ("lr", fit.lr), ("steps", fit.steps))
-        if value is not None
-    }
-    options.update(fit.options)
-    return options
+@dataclass(frozen=True)
+class _MemberFit:
+    """How one member's fit ended: its status, its report (the fit blob), the certified
+    bounds the fit itself found (smoothest_fit), its time and extra blobs."""
+
+    status: str
+    report: JSON
+    bounds: Bracket = field(default_factory=Bracket)
+    seconds: float | None = None
+    extra: JSON | None = None
 
 
-def _plain(value: Any) -> Any:
-    """JSON-ready data from reports (dataclasses, numpy and torch values)."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value
-    if hasattr(value, "to_dict"):
-        return _plain(value.to_dict())
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if hasattr(value, "tolist"):
-        return _plain(value.tolist())
-    if hasattr(value, "item"):
-        return _plain(value.item())
-    return str(value)
-
-
-def _fit_members(family: Any, data: _Data, cfg: TrialConfig) -> tuple[Any, list[dict], list, float]:
-    """Fit the family: (fitted family, per-member fit dicts, per-member extras, seconds).
+def _fit_members(family: Family, data: _Data, cfg: TrialConfig) -> tuple[Family, list[_MemberFit]]:
+    """Fit the family: the fitted family and each member's :class:`_MemberFit`.
 
     With ``smoothest``, :func:`robustlaw.fitting.smoothest_fit` picks per width the
-    fitting candidate with the smallest simple certified upper bound; its fit dict then
-    carries that bound (``upper``, ``upper_name``) and the sampled lower bound.
+    fitting candidate with the smallest simple certified upper bound; that bound and the
+    sampled lower bound (a witness bound on R^d only) are the member's fit bounds.
     """
     from robustlaw import fitting
 
     target = _target(cfg, data.noise_level)
+    fit = cfg.fit
     start = time.perf_counter()
-    if cfg.fit.smoothest:
-        kwargs: dict[str, Any] = {"strengths": list(cfg.fit.strengths)}
-        for key, value in (
-            ("penalty", cfg.fit.penalty),
-            ("lr", cfg.fit.lr),
-            ("steps", cfg.fit.steps),
-        ):
-            if value is not None:
-                kwargs[key] = value
-        kwargs.update(cfg.fit.options)
-        search = getattr(fitting, "smoothest_fit", None)
-        if search is None:  # not re-exported by every version of the fitting package
-            search = importlib.import_module("robustlaw.fitting.smoothest").smoothest_fit
-        result = search(family, data.X, data.y, target, progress=False, **kwargs)
-        fitted = result.family
-        steps = {name: report.counts() for name, report in result.reports.items()}
-        fits, extras = [], []
-        for b, row in enumerate(result.best):
-            status = "reached" if row["fits"] else "budget"
-            if not math.isfinite(row["mse"]):
-                status = "diverged"
-            fits.append(
-                {
-                    "method": "smoothest_fit",
-                    "status": status,
-                    "threshold": result.threshold,
-                    **_plain(row),
-                    "steps": steps,
-                }
-            )
-            extras.append({"candidates": [_plain(r) for r in result.table if r["base"] == b]})
-    else:
-        fitted, report = fitting.fit(
-            family, data.X, data.y, target, progress=False, **_fit_options(cfg)
+    if not fit.smoothest:
+        options = {
+            key: value
+            for key, value in (("optimizer", fit.optimizer), ("lr", fit.lr), ("steps", fit.steps))
+            if value is not None
+        }
+        options.update(fit.options)
+        fitted, report = fitting.fit(family, data.X, data.y, target, progress=False, **options)
+        if len(report.members) != family.B:
+            raise RuntimeError(f"fit report has {len(report.members)} members for {family.B}")
+        return fitted, [_MemberFit(m.status, _plain(m), seconds=m.seconds) for m in report.members]
+    kwargs: dict[str, object] = {"strengths": list(fit.strengths)}
+    for key, value in (("penalty", fit.penalty), ("lr", fit.lr), ("steps", fit.steps)):
+        if value is not None:
+            kwargs[key] = value
+    kwargs.update(fit.options)
+    result = fitting.smoothest_fit(family, data.X, data.y, target, progress=False, **kwargs)
+    seconds = (time.perf_counter() - start) / family.B
+    steps = {name: report.counts() for name, report in result.reports.items()}
+    on_rd = cfg.lipschitz.domain == "rd"  # the sampled lower bound holds on R^d only
+    members = []
+    for b, row in enumerate(result.best):
+        status = "reached" if row["fits"] else "budget"
+        if not math.isfinite(row["mse"]):
+            status = "diverged"
+        # the search's certified bound holds where it was certified (an R^d bound holds
+        # on every domain)
+        holds = row.get("upper_domain", "rd") in ("rd", cfg.lipschitz.domain)
+        bounds = Bracket().tightened(
+            float(row["lower_sampled"]) if on_rd else math.nan,
+            "max gradient norm at data and support points (smoothest_fit)",
+            float(row["upper"]) if holds else math.nan,
+            f"{row['upper_name']} (smoothest_fit)",
         )
-        fits = _member_reports(report, family.B)
-        extras = [None] * family.B
-    return fitted, fits, extras, time.perf_counter() - start
+        blob = {
+            "method": "smoothest_fit",
+            "status": status,
+            "threshold": result.threshold,
+            **_plain(row),
+            "steps": steps,
+        }
+        candidates = [_plain(r) for r in result.table if r["base"] == b]
+        members.append(_MemberFit(status, blob, bounds, seconds, {"candidates": candidates}))
+    return result.family, members
 
 
-def _member_reports(report: Any, B: int) -> list[dict[str, Any]]:
-    """Per-member plain dicts from a :class:`robustlaw.fitting.FitReport`."""
-    out = [_plain(m) for m in report.members]
-    if len(out) != B:
-        raise RuntimeError(f"fit report has {len(out)} member entries for {B} members")
-    return out
-
-
-def _mse_and_status(family: Any, data: _Data) -> tuple[list[float], list[bool]]:
+def _mse(family: Family, X: Tensor, y: Tensor) -> list[float]:
+    """(B,) mean squared error of every member on (X, y); NaN for every member when empty."""
     import torch
 
+    if X.shape[0] == 0:
+        return [math.nan] * family.B
     with torch.no_grad():
-        mse = ((family(data.X) - data.y[None]) ** 2).mean(dim=1)
-    finite = torch.isfinite(mse)
-    return mse.tolist(), finite.tolist()
+        return ((family(X) - y[None]) ** 2).mean(dim=1).tolist()
 
 
 def _reached(cfg: TrialConfig, mse: float, noise_level: float | None) -> bool | None:
@@ -483,118 +449,90 @@ def _reached(cfg: TrialConfig, mse: float, noise_level: float | None) -> bool | 
     return mse <= noise_level - cfg.fit.eps
 
 
+def _accuracies(
+    family: Family, data: _Data, cfg: TrialConfig, brackets: Sequence[Bracket]
+) -> list[dict[str, float]]:
+    """Clean, PGD-robust and certified robust accuracy of every member on the test points.
+
+    A certificate needs Lip on all of R^d: a sphere or ball constant does not bound f on
+    the perturbed points, so the certified accuracy is NaN on the other domains.
+    """
+    radius = cfg.lipschitz.pgd_radius
+    clean, robust = pgd_robust_accuracy(
+        family, data.X_test, data.y_test, radius, cfg.lipschitz.pgd_steps
+    )
+    rd = cfg.lipschitz.domain == "rd"
+    uppers = [bracket.upper if rd else math.nan for bracket in brackets]
+    certified = certified_robust_accuracy(family, data.X_test, data.y_test, radius, uppers)
+    return [
+        {"clean_accuracy": c, "robust_accuracy": r, "certified_robust_accuracy": z}
+        for c, r, z in zip(clean, robust, certified, strict=True)
+    ]
+
+
 @register_runner("train")
 def run_train(batch: Batch, ctx: RunContext) -> list[TrialOutcome]:
     """Sample data, build one family over the batch's widths, fit, measure."""
     cfg = batch.config
     data = _load_data(cfg, ctx)
     intrinsic, intrinsic_info = _estimated_intrinsic_dim(data)
-    family = _build_family(cfg, batch.widths, data.d, ctx.device)
-    family, fits, extras, fit_seconds = _fit_members(family, data, cfg)
-    mse, finite = _mse_and_status(family, data)
+    family, fits = _fit_members(_build_family(cfg, batch.widths, data.d, ctx.device), data, cfg)
+    mse = _mse(family, data.X, data.y)
     B = len(batch)
+    diverged = [not math.isfinite(mse[b]) or fits[b].status == "diverged" for b in range(B)]
+    alive = [b for b in range(B) if not diverged[b]]
+    brackets = [fits[b].bounds for b in range(B)]
+    measured = family.select(alive) if len(alive) < B else family
+    lip_blobs: list[JSON | None] = [None] * B
+    lip_seconds = 0.0
+    if cfg.lipschitz.methods and alive:
+        report, lip_seconds = _estimate(measured, cfg, data.X)
+        for b, record, bracket in zip(alive, report.to_records(), _brackets(report), strict=True):
+            lip_blobs[b] = _plain(record)
+            brackets[b] = _tightened(brackets[b], bracket)
+    accuracy: dict[int, dict[str, float]] = {}
+    if cfg.lipschitz.pgd_radius is not None and alive and data.m > 0:
+        found = _accuracies(measured, data, cfg, [brackets[b] for b in alive])
+        accuracy = dict(zip(alive, found, strict=True))
     # interpolation targets: no fitting network can be smoother than the data allow
     floor = data_floor(data, cfg.lipschitz.domain) if cfg.fit.target == "interpolate" else None
-    metrics: list[dict[str, Any]] = [
-        {
-            "n": data.n,
-            "d": data.d,
-            "p": family.param_counts[b],
-            "noise_level": data.noise_level,
-            "intrinsic_dim": intrinsic,
-            "train_mse": mse[b],
-            "fit_reached": _reached(cfg, mse[b], data.noise_level),
-            **({} if floor is None else {"lip_floor": floor}),
-        }
-        for b in range(B)
-    ]
-    diverged = [not finite[b] or fits[b].get("status") == "diverged" for b in range(B)]
-    for b in range(B):
-        if cfg.fit.smoothest and not diverged[b]:
-            # the search's certified bound holds where it was certified (an R^d bound holds
-            # on every domain); the sampled lower bound holds on R^d only
-            rd = cfg.lipschitz.domain == "rd"
-            holds = fits[b].get("upper_domain", "rd") in ("rd", cfg.lipschitz.domain)
-            _combine(
-                metrics[b],
-                _number(fits[b]["lower_sampled"]) if rd else math.nan,
-                "max gradient norm at data and support points (smoothest_fit)",
-                _number(fits[b]["upper"]) if holds else math.nan,
-                f"{fits[b]['upper_name']} (smoothest_fit)",
-            )
-    lip_records: list[dict[str, Any] | None] = [None] * B
-    lip_seconds = 0.0
-    alive = [b for b in range(B) if not diverged[b]]
-    if cfg.lipschitz.methods and alive:
-        measured = family.select(alive) if len(alive) < B else family
-        records, lip_seconds = _estimate(measured, cfg, data.X)
-        for b, record in zip(alive, records, strict=True):
-            lip_records[b] = _plain(record)
-            measured_metrics = lipschitz_metrics(record)
-            _combine(
-                metrics[b],
-                _number(measured_metrics["lip_lower"]),
-                str(measured_metrics["lip_lower_method"]),
-                _number(measured_metrics["lip_upper"]),
-                str(measured_metrics["lip_upper_method"]),
-            )
-            if math.isfinite(_number(measured_metrics["lip_exact"])):
-                metrics[b]["lip_exact"] = measured_metrics["lip_exact"]
-    if cfg.lipschitz.pgd_radius is not None and alive and data.X_test.shape[0] > 0:
-        measured = family.select(alive) if len(alive) < B else family
-        clean, robust = pgd_robust_accuracy(
-            measured, data.X_test, data.y_test, cfg.lipschitz.pgd_radius, cfg.lipschitz.pgd_steps
-        )
-        # a certificate needs Lip on all of R^d: a sphere or ball constant does not bound
-        # f on the perturbed points
-        uppers = [
-            _number(metrics[b].get("lip_upper")) if cfg.lipschitz.domain == "rd" else math.nan
-            for b in alive
-        ]
-        certified = certified_robust_accuracy(
-            measured, data.X_test, data.y_test, cfg.lipschitz.pgd_radius, uppers
-        )
-        for i, b in enumerate(alive):
-            metrics[b].update(
-                clean_accuracy=clean[i],
-                robust_accuracy=robust[i],
-                certified_robust_accuracy=certified[i],
-            )
-    test_mse = _test_mse(family, data)
+    test_mse = _mse(family, data.X_test, data.y_test)
     outcomes = []
     for b in range(B):
-        extra = {
+        metrics = Metrics(
+            n=data.n,
+            d=data.d,
+            p=family.param_counts[b],
+            noise_level=data.noise_level,
+            intrinsic_dim=intrinsic,
+            train_mse=mse[b],
+            fit_reached=False if diverged[b] else _reached(cfg, mse[b], data.noise_level),
+            lip_floor=floor,
+            **accuracy.get(b, {}),
+        )
+        extra: JSON = {
             "test_mse": test_mse[b],
-            "test_points": int(data.X_test.shape[0]),
+            "test_points": data.m,
             "member": _plain(family.members[b]),
         }
         if intrinsic_info is not None:
             extra["intrinsic_dim_estimate"] = intrinsic_info
-        if extras[b] is not None:
-            extra["smoothest"] = extras[b]
+        if fits[b].extra is not None:
+            extra["smoothest"] = fits[b].extra
         outcomes.append(
             TrialOutcome(
                 status="diverged" if diverged[b] else "done",
-                metrics=metrics[b] if not diverged[b] else {**metrics[b], "fit_reached": False},
-                fit=fits[b],
-                lipschitz=lip_records[b],
+                metrics=metrics if diverged[b] else metrics.with_bracket(brackets[b]),
+                fit=fits[b].report,
+                lipschitz=lip_blobs[b],
                 meta=data.meta,
                 extra=extra,
                 error="the fit diverged (non-finite loss)" if diverged[b] else None,
-                fit_seconds=_number(fits[b].get("seconds", fit_seconds / B)),
-                lip_seconds=lip_seconds / max(len(alive), 1) if not diverged[b] else None,
+                fit_seconds=fits[b].seconds,
+                lip_seconds=None if diverged[b] else lip_seconds / len(alive),
             )
         )
     return outcomes
-
-
-def _test_mse(family: Any, data: _Data) -> list[float]:
-    import torch
-
-    if data.X_test.shape[0] == 0:
-        return [math.nan] * family.B
-    with torch.no_grad():
-        return ((family(data.X_test) - data.y_test[None]) ** 2).mean(dim=1).tolist()
 
 
 # --------------------------------------------------------------------------- features
@@ -623,67 +561,50 @@ def run_features(batch: Batch, ctx: RunContext) -> list[TrialOutcome]:
     mse = family.fit_min_norm(data.X, data.y, ridge=cfg.fit.ridge or 0.0).tolist()
     fit_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    points = torch.cat([data.X, data.X_test]) if data.X_test.shape[0] else data.X
+    points = torch.cat([data.X, data.X_test]) if data.m else data.X
     with torch.no_grad():
         norms = family.input_gradient(points).norm(dim=-1)  # (B, n + m)
     best, where = norms.max(dim=1)
     sensitivity = (
-        family.sensitivity(data.X_test).mean(dim=1).tolist()
-        if data.X_test.shape[0]
-        else [math.nan] * family.B
+        family.sensitivity(data.X_test).mean(dim=1).tolist() if data.m else [math.nan] * family.B
     )
     lip_seconds = time.perf_counter() - start
-    records: list[dict[str, Any] | None] = [None] * family.B
-    upper = [math.nan] * family.B
-    upper_method: list[str | None] = [None] * family.B
+    gradient_method = "max gradient norm at data and test points"
+    brackets = [Bracket().tightened(float(v), gradient_method, None, None) for v in best]
+    records: list[JSON | None] = [None] * family.B
     if cfg.lipschitz.methods and cls is RandomFeatures:
-        two_layer = family.to_two_layer()
-        measured, seconds = _estimate(two_layer, cfg, data.X)
+        report, seconds = _estimate(family.to_two_layer(), cfg, data.X)
         lip_seconds += seconds
-        for b, record in enumerate(measured):
+        for b, (record, bracket) in enumerate(
+            zip(report.to_records(), _brackets(report), strict=True)
+        ):
             records[b] = _plain(record)
+            brackets[b] = _tightened(brackets[b], bracket)
     outcomes = []
     for b in range(family.B):
         finite = math.isfinite(mse[b])
-        metrics: dict[str, Any] = {
-            "n": data.n,
-            "d": data.d,
-            "p": family.param_counts[b],
-            "noise_level": data.noise_level,
-            "intrinsic_dim": data.intrinsic_dim,
-            "train_mse": mse[b],
-            "fit_reached": _reached(cfg, mse[b], data.noise_level),
-            "sensitivity": sensitivity[b],
-            "lip_lower": float(best[b]),
-            "lip_lower_method": "max gradient norm at data and test points",
-            "lip_upper": upper[b],
-            "lip_upper_method": upper_method[b],
-            "lip_exact": math.nan,
-        }
-        if records[b] is not None:
-            measured_metrics = lipschitz_metrics(records[b])
-            metrics.update(
-                {k: v for k, v in measured_metrics.items() if not k.startswith("lip_lower")}
-            )
-            _combine(
-                metrics,
-                _number(measured_metrics["lip_lower"]),
-                str(measured_metrics["lip_lower_method"]),
-                math.inf,
-                "",
-            )
+        metrics = Metrics(
+            n=data.n,
+            d=data.d,
+            p=family.param_counts[b],
+            noise_level=data.noise_level,
+            intrinsic_dim=data.intrinsic_dim,
+            train_mse=mse[b],
+            fit_reached=_reached(cfg, mse[b], data.noise_level),
+            sensitivity=sensitivity[b],
+        )
         witness = points[int(where[b])].detach().cpu().tolist()
         outcomes.append(
             TrialOutcome(
                 status="done" if finite else "diverged",
-                metrics=metrics,
+                metrics=metrics.with_bracket(brackets[b]),
                 fit={"method": "min_norm", "ridge": cfg.fit.ridge or 0.0, "mse": mse[b]},
                 lipschitz={
                     "gradient_witness": {"x": witness, "value": float(best[b])},
                     "estimate": records[b],
                 },
                 meta=data.meta,
-                extra={"member": _plain(family.members[b]), "test_points": data.X_test.shape[0]},
+                extra={"member": _plain(family.members[b]), "test_points": data.m},
                 error=None if finite else "the min-norm solve gave a non-finite fit",
                 fit_seconds=fit_seconds / family.B,
                 lip_seconds=lip_seconds / family.B,
@@ -695,19 +616,6 @@ def run_features(batch: Batch, ctx: RunContext) -> list[TrialOutcome]:
 # --------------------------------------------------------------------------- constructions
 
 
-def construction_function(name: str) -> Any:
-    """The construction function registered under ``name`` in :data:`CONSTRUCTIONS`."""
-    if name not in CONSTRUCTIONS:
-        raise ValueError(f"unknown construction {name!r} (known: {', '.join(CONSTRUCTIONS)})")
-    module_name, function_name = CONSTRUCTIONS[name]
-    package = importlib.import_module("robustlaw.models.constructions")
-    fn = getattr(package, function_name, None)
-    if fn is None:
-        module = importlib.import_module(f"robustlaw.models.constructions.{module_name}")
-        fn = getattr(module, function_name)
-    return fn
-
-
 @register_runner("construction")
 def run_construction(batch: Batch, ctx: RunContext) -> list[TrialOutcome]:
     """Explicit interpolants: one construction per trial on the batch's data."""
@@ -717,13 +625,13 @@ def run_construction(batch: Batch, ctx: RunContext) -> list[TrialOutcome]:
 
     cfg = batch.config
     data = _load_data(cfg, ctx)
-    fn = construction_function(cfg.model.construction)
+    fn = construction(cfg.model.construction)
     accepted = inspect.signature(fn).parameters
     floor = data_floor(data, cfg.lipschitz.domain)
     outcomes = []
     for trial in batch.trials:
         width = trial.config.model.width
-        kwargs: dict[str, Any] = dict(cfg.model.options)
+        kwargs: dict[str, object] = dict(cfg.model.options)
         if "seed" in accepted:
             kwargs.setdefault("seed", cfg.seed)
         if width is not None:
@@ -740,57 +648,46 @@ def run_construction(batch: Batch, ctx: RunContext) -> list[TrialOutcome]:
             out = out[0] if out.ndim == 2 else out
             mse = float(((out.reshape(-1) - data.y) ** 2).mean())
         report_dict = _plain(report)
-        metrics: dict[str, Any] = {
-            "n": data.n,
-            "d": data.d,
-            "p": report.params,
-            "width": report.neurons,
-            "noise_level": data.noise_level,
-            "intrinsic_dim": data.intrinsic_dim,
-            "train_mse": mse,
-            "fit_reached": bool(report.interpolates),
-            "lip_lower": math.nan,
-            "lip_upper": math.nan,
-            "lip_exact": math.nan,
-            "lip_floor": floor,
-        }
+        bracket = Bracket()
         interval = report.lipschitz.get(cfg.lipschitz.domain)
-        if interval is not None and interval.exact:
-            metrics.update(
-                lip_lower=interval.lower,
-                lip_upper=interval.upper,
-                lip_exact=interval.upper,
-                lip_lower_method=f"construction: {interval.lower_method}",
-                lip_upper_method=f"construction: {interval.upper_method}",
-            )
-        elif interval is not None:
-            _combine(
-                metrics,
+        if interval is not None:
+            ends = (
                 interval.lower,
                 f"construction: {interval.lower_method}",
                 interval.upper,
                 f"construction: {interval.upper_method}",
             )
+            # a proven value is kept as it is, infinite for threshold units
+            bracket = Bracket(*ends, proven=True) if interval.exact else bracket.tightened(*ends)
         lip_record = None
         lip_seconds = 0.0
+        # threshold units have Lip = inf: nothing to measure
         if cfg.lipschitz.methods and isinstance(network, TwoLayer):
-            if network.activation.name != "threshold":  # threshold units: Lip = inf
-                (record,), lip_seconds = _estimate(network, cfg, data.X)
-                lip_record = _plain(record)
-                measured = lipschitz_metrics(record)
-                _combine(
-                    metrics,
-                    _number(measured["lip_lower"]),
-                    str(measured["lip_lower_method"]),
-                    _number(measured["lip_upper"]),
-                    str(measured["lip_upper_method"]),
-                )
+            if network.activation.name != "threshold":
+                estimated, lip_seconds = _estimate(network, cfg, data.X)
+                (lip_record,) = estimated.to_records()
+                (measured,) = _brackets(estimated)
+                bracket = _tightened(bracket, measured)
+        metrics = Metrics(
+            n=data.n,
+            d=data.d,
+            p=report.params,
+            width=report.neurons,
+            noise_level=data.noise_level,
+            intrinsic_dim=data.intrinsic_dim,
+            train_mse=mse,
+            fit_reached=bool(report.interpolates),
+            lip_floor=floor,
+        )
         outcomes.append(
             TrialOutcome(
                 status="done",
-                metrics=metrics,
+                metrics=metrics.with_bracket(bracket),
                 fit={"construction": report_dict},
-                lipschitz={"construction": report_dict.get("lipschitz"), "estimate": lip_record},
+                lipschitz={
+                    "construction": report_dict.get("lipschitz"),
+                    "estimate": None if lip_record is None else _plain(lip_record),
+                },
                 meta=data.meta,
                 extra={
                     "details": report_dict.get("details"),

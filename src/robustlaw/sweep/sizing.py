@@ -199,9 +199,9 @@ def _measured_scale(plan: Plan, probe: int, device: str) -> tuple[float, int, fl
     start = time.perf_counter()
     records = run_batch(sample, device=device, threads=1)
     elapsed = time.perf_counter() - start
-    failed = [r for r in records if r["status"] == "failed"]
+    failed = [r for r in records if r.status == "failed"]
     if failed:
-        raise RuntimeError(f"a trial run to size the sweep failed: {failed[0]['error']}")
+        raise RuntimeError(f"a trial run to size the sweep failed: {failed[0].error}")
     return elapsed / batch_cost(sample), len(trials), elapsed
 
 

@@ -51,12 +51,22 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
+from robustlaw.sweep.registry import (
+    CONSTRUCTIONS,
+    EXPERIMENTS,
+    FAMILIES,
+    experiment_labels,
+    runner_kinds,
+    unknown_name,
+)
+
 try:
     import tomllib
 except ImportError:  # Python 3.10: the same parser, packaged as tomli
     import tomli as tomllib
 
 __all__ = [
+    "AXIS",
     "EXPERIMENTS",
     "FAMILIES",
     "DataSection",
@@ -67,25 +77,12 @@ __all__ = [
     "RunSection",
     "Spec",
     "SpecError",
+    "axes_of",
     "load_spec",
     "parse_spec",
 ]
 
-#: Model families a spec may name; each maps to the runner kind that executes it.
-FAMILIES: dict[str, str] = {
-    "two_layer": "train",
-    "mlp": "train",
-    "random_features": "features",
-    "ntk": "features",
-    "construction": "construction",
-}
-
-#: Experiment labels of docs/science.md section 7 (the analysis package keys its verdicts on
-#: them); other identifiers are accepted for user experiments.
-EXPERIMENTS = ("two_layer_law", "universal_law", "rf_ntk", "real_data", "constructions")
-
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-_IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class SpecError(ValueError):
@@ -178,6 +175,30 @@ def _choice(*choices: str) -> Callable[[Any], str]:
         raise ValueError(f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
 
     return check
+
+
+def _known(names: Callable[[], Sequence[str]], what: str = "") -> Callable[[Any], str]:
+    """A check that a name is in a registry (``names()`` lists it, read when checking)."""
+
+    def check(value: Any) -> str:
+        known = names()
+        if isinstance(value, str) and value in known:
+            return value
+        raise ValueError(unknown_name(value, known, what))
+
+    return check
+
+
+def _distributions() -> list[str]:
+    from robustlaw.data import DISTRIBUTIONS
+
+    return list(DISTRIBUTIONS)
+
+
+def _label_models() -> list[str]:
+    from robustlaw.data import LABEL_MODELS
+
+    return [*LABEL_MODELS, "dataset"]
 
 
 def _scalar(value: Any) -> Any:
@@ -323,11 +344,11 @@ class DataSection(_Section):
     number of training points, the rest is held out).
     """
 
-    distribution: Axis(_name, nullable=True) = None
+    distribution: Axis(_known(_distributions), nullable=True) = None
     dataset: str | None = None
     n: Axis(_positive_int, nullable=True) = None
     d: Axis(_positive_int, nullable=True) = None
-    labels: Axis(_name, nullable=True) = None
+    labels: Axis(_known(_label_models), nullable=True) = None
     label_params: Params = {}
     params: Params = {}
     noise_level: Axis(_nonnegative_float, nullable=True) = None
@@ -336,14 +357,7 @@ class DataSection(_Section):
     @field_validator("dataset", mode="before")
     @classmethod
     def _dataset(cls, value: Any) -> Any:
-        return None if value is None else _name_or_fail(value)
-
-
-def _name_or_fail(value: Any) -> str:
-    try:
-        return _name(value)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
+        return None if value is None else _check(_name, value)
 
 
 class ModelSection(_Section):
@@ -353,7 +367,7 @@ class ModelSection(_Section):
     width from the data unless given one (its number of units, where it accepts one).
     """
 
-    family: Axis(_choice(*FAMILIES)) = ("two_layer",)
+    family: Axis(_known(lambda: list(FAMILIES))) = ("two_layer",)
     activation: Axis(_name) = ("relu",)
     widths: Widths = None
     hidden_layers: Axis(_positive_int) = (1,)
@@ -361,7 +375,7 @@ class ModelSection(_Section):
     hidden_bias: bool = True
     output_bias: bool = False
     skip: bool = False
-    construction: Axis(_name, nullable=True) = None
+    construction: Axis(_known(lambda: list(CONSTRUCTIONS), "construction"), nullable=True) = None
     dtype: Literal["float32", "float64"] = "float64"
     options: Options = {}
 
@@ -406,7 +420,7 @@ class LipschitzSection(_Section):
     """Which Lipschitz methods measure each member, on which domain, with which budget;
     test points for sensitivity and accuracy; the PGD radius for robust accuracy."""
 
-    domain: Literal["rd", "R^d", "ball", "sphere"] = "rd"
+    domain: str = "rd"
     methods: tuple[str, ...] = ("lower", "upper")
     budget_seconds: float | None = None
     budget_nodes: int | None = None
@@ -415,15 +429,26 @@ class LipschitzSection(_Section):
     pgd_steps: int = 20
     options: Options = {}
 
+    @field_validator("domain", mode="before")
+    @classmethod
+    def _domain(cls, value: Any) -> Any:
+        from robustlaw.lipschitz import DOMAINS, normalize_domain
+
+        try:
+            return normalize_domain(value)
+        except ValueError:
+            raise _fail(unknown_name(value, [domain_label(d) for d in DOMAINS])) from None
+
     @field_validator("methods", mode="before")
     @classmethod
     def _methods(cls, value: Any) -> Any:
         if not isinstance(value, list | tuple):
             raise _fail(f"must be a list of method names, got {value!r}")
+        check = _known(_lipschitz_methods, "method")
         out = []
         for i, item in enumerate(value):
             try:
-                out.append(_name(item))
+                out.append(check(_name(item)))
             except ValueError as exc:
                 raise _fail(str(exc), f"[{i}]") from None
         return tuple(out)
@@ -437,6 +462,18 @@ class LipschitzSection(_Section):
     @classmethod
     def _counts(cls, value: Any) -> Any:
         return None if value is None else _check(_positive_int, value)
+
+
+def domain_label(domain: str) -> str:
+    """A canonical domain name as users write it: ``R^d``, ``ball``, ``sphere``."""
+    return "R^d" if domain == "rd" else domain
+
+
+def _lipschitz_methods() -> list[str]:
+    """Method groups, then the registered Lipschitz methods."""
+    from robustlaw.lipschitz import GROUPS, METHODS
+
+    return [*GROUPS, *sorted(METHODS)]
 
 
 def _check(fn: Callable[[Any], Any], value: Any) -> Any:
@@ -507,11 +544,12 @@ class GridSpec(_Section):
     @field_validator("experiment", mode="before")
     @classmethod
     def _experiment(cls, value: Any) -> Any:
-        if not isinstance(value, str) or not _IDENT.match(value):
-            raise _fail(
-                f"must be a lower-case identifier such as {', '.join(EXPERIMENTS)}, got {value!r}"
-            )
-        return value
+        return _check(_known(experiment_labels), value)
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _kind(cls, value: Any) -> Any:
+        return None if value is None else _check(_known(runner_kinds, "runner"), value)
 
     @field_validator("zip", mode="before")
     @classmethod
@@ -529,6 +567,70 @@ class GridSpec(_Section):
                     )
             out.append(tuple(group))
         return tuple(out)
+
+
+# --------------------------------------------------------------------------- axes
+
+_SECTIONS = ("data", "model", "fit", "lipschitz")
+
+
+def _axis_fields(grid: GridSpec) -> list[tuple[str, tuple[Any, ...]]]:
+    """Every axis of a grid as (name, values), in declaration order; seeds last."""
+    out: list[tuple[str, tuple[Any, ...]]] = []
+    for section_name in _SECTIONS:
+        section = getattr(grid, section_name)
+        for name, info in type(section).model_fields.items():
+            if AXIS not in info.metadata:
+                continue
+            value = getattr(section, name)
+            if value is None:
+                continue
+            if isinstance(value, dict):
+                for key, values in value.items():
+                    out.append((f"{section_name}.{name}.{key}", values))
+            else:
+                out.append((f"{section_name}.{name}", value))
+    out.append(("seeds", grid.seeds))
+    return out
+
+
+def axes_of(grid: GridSpec) -> list[tuple[tuple[str, ...], list[tuple[Any, ...]]]]:
+    """The grid's independent axes: (names, list of value tuples), zipped axes merged.
+
+    Raises
+    ------
+    ValueError
+        When a zipped name is not an axis, appears twice, or zipped lengths differ.
+    """
+    fields = _axis_fields(grid)
+    lookup = dict(fields)
+    zipped: dict[str, int] = {}
+    for g, names in enumerate(grid.zip):
+        for name in names:
+            if name not in lookup:
+                raise ValueError(
+                    f"zip[{g}]: {name!r} is not an axis (axes: {', '.join(n for n, _ in fields)})"
+                )
+            if name in zipped:
+                raise ValueError(f"zip[{g}]: {name!r} is already zipped in zip[{zipped[name]}]")
+            zipped[name] = g
+        lengths = {name: len(lookup[name]) for name in names}
+        if len(set(lengths.values())) > 1:
+            detail = ", ".join(f"{name} has {size}" for name, size in lengths.items())
+            raise ValueError(f"zip[{g}]: zipped axes need equal lengths ({detail})")
+    axes: list[tuple[tuple[str, ...], list[tuple[Any, ...]]]] = []
+    placed: set[int] = set()
+    for name, values in fields:
+        if name not in zipped:
+            axes.append(((name,), [(v,) for v in values]))
+            continue
+        g = zipped[name]
+        if g in placed:
+            continue
+        placed.add(g)
+        names = grid.zip[g]
+        axes.append((tuple(names), list(zip(*(lookup[n] for n in names), strict=True))))
+    return axes
 
 
 # --------------------------------------------------------------------------- cross-field checks
@@ -595,62 +697,84 @@ def _section_checks(grid: GridSpec) -> list[tuple[str, str]]:
 
 
 def _registry_checks(grid: GridSpec) -> list[tuple[str, str]]:
-    """Names that must exist in a registry: runner kind, activation, Lipschitz method."""
+    """Names whose registry depends on other fields: activations, initializations and
+    optimizers of trained families; for the built-in runners, distribution parameters
+    and data set options."""
+    from robustlaw import fitting, models
+    from robustlaw.models.activations import ACTIVATIONS, get_activation
+
     problems: list[tuple[str, str]] = []
-    from robustlaw.sweep.run import runner_kinds
-
-    known_kinds = runner_kinds()
-    if grid.kind is not None and grid.kind not in known_kinds:
-        problems.append(("kind", f"unknown runner {grid.kind!r} (known: {', '.join(known_kinds)})"))
-    try:
-        from robustlaw.models.activations import ACTIVATIONS
-    except ImportError:  # pragma: no cover - the models package is part of the core
-        ACTIVATIONS = {}
-    kinds = {grid.kind} if grid.kind is not None else {FAMILIES[f] for f in grid.model.family}
-    if ACTIVATIONS and kinds & {"train", "features"}:
-        for i, name in enumerate(grid.model.activation):
-            if name not in ACTIVATIONS:
-                sub = f"[{i}]" if len(grid.model.activation) > 1 else ""
-                problems.append(
-                    (
-                        f"model.activation{sub}",
-                        f"unknown activation {name!r} (known: {', '.join(sorted(ACTIVATIONS))})",
-                    )
-                )
-    if grid.model.construction is not None:
-        from robustlaw.sweep.runners import CONSTRUCTIONS
-
-        for i, name in enumerate(grid.model.construction):
-            if name not in CONSTRUCTIONS:
-                sub = f"[{i}]" if len(grid.model.construction) > 1 else ""
-                problems.append(
-                    (
-                        f"model.construction{sub}",
-                        f"unknown construction {name!r} (known: {', '.join(CONSTRUCTIONS)})",
-                    )
-                )
-    known = _lipschitz_method_names()
-    if known is not None:
-        for i, name in enumerate(grid.lipschitz.methods):
-            if name not in known:
-                problems.append(
-                    (
-                        f"lipschitz.methods[{i}]",
-                        f"unknown method {name!r} (known: {', '.join(sorted(known))})",
-                    )
-                )
+    model, fit = grid.model, grid.fit
+    kinds = {grid.kind} if grid.kind is not None else {FAMILIES[f] for f in model.family}
+    if kinds & {"train", "features"}:
+        for path, name in _values("model.activation", model.activation):
+            try:
+                get_activation(name)
+            except ValueError:
+                known = [*sorted(ACTIVATIONS), "poly<q>", "hermite<q>"]
+                problems.append((path, unknown_name(name, known, "activation")))
+    if "train" in kinds:
+        for path, name in _values("model.init", model.init):
+            if name not in models.INITS:
+                problems.append((path, unknown_name(name, models.INITS, "initialization")))
+        for path, name in _values("fit.optimizer", fit.optimizer):
+            if name not in fitting.DEFAULTS:
+                problems.append((path, unknown_name(name, fitting.DEFAULTS, "optimizer")))
+    if kinds <= set(FAMILIES.values()):  # the built-in runners sample and load as checked
+        problems.extend(_data_checks(grid.data))
     return problems
 
 
-def _lipschitz_method_names() -> set[str] | None:
-    """Groups and registered methods, or None when the Lipschitz entry point is absent."""
+def _values(path: str, values: tuple[Any, ...]) -> list[tuple[str, Any]]:
+    """(key path, value) of an axis' values: ``path`` alone for one value, else indexed."""
+    if len(values) == 1:
+        return [(path, values[0])]
+    return [(f"{path}[{i}]", value) for i, value in enumerate(values)]
+
+
+#: How a spec spells the arguments of :func:`robustlaw.data.load_dataset` in messages.
+_DATASET_WORDS = {
+    "classes": "data.options.classes",
+    "classes_hint": "data.options.classes = a (one vs rest) or [a, b]",
+    "rescale": "data.options.rescale = true",
+    "labels": "data.labels = 'random_sign' (labels drawn by a label model)",
+    "flip_prob": "data.options.flip_prob",
+    "split": "data.options.split",
+    "label_column": "data.options.label_column",
+    "labels_key": "data.options.labels_key",
+}
+
+
+def _data_checks(data: DataSection) -> list[tuple[str, str]]:
+    """Distribution parameters against each sampler's keywords; a data set's options
+    against :func:`robustlaw.data.load_dataset`; a file read as the runner reads it."""
+    import inspect
+
+    from robustlaw._names import ArgumentError
+    from robustlaw.data import BUILTIN_DATASETS, get_distribution, load_dataset
+
+    problems: list[tuple[str, str]] = []
+    for name in data.distribution or ():
+        try:
+            get_distribution(name).check_params(dict.fromkeys(data.params))
+        except ValueError as exc:
+            problems.append(("data.params", str(exc)))
+    if data.dataset is None:
+        return problems
+    passed = {"source", "seed", "dtype", "device", "labels"}  # set by the runner
+    accepted = [p for p in inspect.signature(load_dataset).parameters if p not in passed]
+    unknown = [key for key in data.options if key not in accepted]
+    for key in unknown:
+        problems.append((f"data.options.{key}", unknown_name(key, accepted, "option")))
+    if unknown or data.dataset in BUILTIN_DATASETS:
+        return problems
     try:
-        import robustlaw.lipschitz as lipschitz
-    except ImportError:  # pragma: no cover
-        return None
-    if not hasattr(lipschitz, "estimate"):
-        return None
-    return {*getattr(lipschitz, "GROUPS", ("lower", "upper", "exact")), *lipschitz.METHODS}
+        load_dataset(data.dataset, labels=True, **data.options)
+    except ArgumentError as exc:
+        problems.append(("data.dataset", exc.worded(_DATASET_WORDS)))
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        problems.append(("data.dataset", str(exc)))
+    return problems
 
 
 # --------------------------------------------------------------------------- error formatting
@@ -728,8 +852,6 @@ def _validate_grid(raw: Mapping[str, Any]) -> tuple[GridSpec | None, list[tuple[
     except ValidationError as exc:
         return None, _problems(exc, raw)
     problems = _section_checks(grid)
-    from robustlaw.sweep.plan import axes_of
-
     try:
         axes_of(grid)
     except ValueError as exc:
@@ -854,7 +976,12 @@ def load_spec(path: str | Path) -> Spec:
     if not path.is_file():
         raise FileNotFoundError(f"spec file not found: {path}")
     suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            [("", f"not UTF-8 text: {exc.reason} at byte {exc.start}")], str(path)
+        ) from None
     try:
         if suffix == ".toml":
             raw = tomllib.loads(text)

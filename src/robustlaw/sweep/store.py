@@ -3,14 +3,19 @@
 Layout
 ------
 ``trials``
-    One row per trial hash: flat columns the analysis package reads (:data:`COLUMNS`),
-    the JSON blobs (config, metrics, fit report, every Lipschitz result, data metadata,
-    extras), timings, package and torch versions, device and host.
+    One row per trial hash; its columns are the fields of
+    :class:`~robustlaw.sweep.records.Row`: the flat columns the analysis package reads
+    (:data:`COLUMNS`), provenance (versions, device, host, ``finished_at`` in ISO 8601)
+    and the JSON blobs (config, metrics, fit report, every Lipschitz result, data
+    metadata, extras).
 ``specs``
-    Each spec run against the store, with its source (as parsed) for reports.
+    Every version of every spec run against the store: a spec name gets a new version
+    when its trials change; its source (as parsed) is kept for reports.
 ``spec_trials``
-    Which trial hashes belong to which spec (written before anything runs, so that
-    ``status`` can count pending trials).
+    Which trial hashes belong to which version of which spec (written before anything
+    runs, so that ``status`` can count pending trials).
+``meta``
+    The layout's version; a store written by an earlier version is upgraded when opened.
 
 Floats are stored as IEEE doubles: NaN (not measured) becomes NULL, while +inf is kept
 (e.g. the Lipschitz constant of a network of threshold units is proven infinite).
@@ -25,202 +30,82 @@ replaces its row.
 
 from __future__ import annotations
 
+import hashlib
 import json
-import math
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from robustlaw._names import unknown_name
 from robustlaw.sweep.plan import Trial
+from robustlaw.sweep.records import BLOB_COLUMNS, COLUMNS, TrialRecord, iso_time
 from robustlaw.sweep.spec import Spec
 
 __all__ = [
     "BLOB_COLUMNS",
     "COLUMNS",
     "DEFAULT_STORE",
+    "Failure",
     "SpecStatus",
     "Store",
-    "flatten_record",
 ]
 
 #: Where ``robustlaw sweep`` keeps results unless told otherwise.
 DEFAULT_STORE = Path("robustlaw-results") / "results.db"
 
-#: Flat columns and their SQLite types; the first block is the analysis contract.
-COLUMNS: dict[str, str] = {
-    "experiment": "TEXT",
-    "spec_name": "TEXT",
-    "trial_hash": "TEXT PRIMARY KEY",
-    "status": "TEXT NOT NULL",
-    "distribution": "TEXT",
-    "labels": "TEXT",
-    "n": "INTEGER",
-    "d": "INTEGER",
-    "intrinsic_dim": "REAL",
-    "noise_level": "REAL",
-    "family": "TEXT",
-    "activation": "TEXT",
-    "width": "INTEGER",
-    "depth": "INTEGER",
-    "p": "INTEGER",
-    "seed": "INTEGER",
-    "target": "TEXT",
-    "eps": "REAL",
-    "train_mse": "REAL",
-    "fit_reached": "INTEGER",
-    "lip_lower": "REAL",
-    "lip_upper": "REAL",
-    "lip_upper_method": "TEXT",
-    "lip_lower_method": "TEXT",
-    "lip_exact": "REAL",
-    "sensitivity": "REAL",
-    "robust_accuracy": "REAL",
-    "pgd_radius": "REAL",
-    "clean_accuracy": "REAL",
-    "fit_seconds": "REAL",
-    "lip_seconds": "REAL",
-    # further measurements
-    "certified_robust_accuracy": "REAL",
-    "lip_floor": "REAL",
-    # provenance and bookkeeping
-    "kind": "TEXT",
-    "dataset": "TEXT",
-    "domain": "TEXT",
-    "batch_key": "TEXT",
-    "error": "TEXT",
-    "seconds": "REAL",
-    "batch_seconds": "REAL",
-    "package_version": "TEXT",
-    "torch_version": "TEXT",
-    "device": "TEXT",
-    "executor": "TEXT",
-    "host": "TEXT",
-    "finished_at": "REAL",
-}
-
-#: JSON columns (Python's json: NaN and inf round-trip).
-BLOB_COLUMNS = (
-    "config_json",
-    "metrics_json",
-    "fit_json",
-    "lipschitz_json",
-    "meta_json",
-    "extra_json",
-)
-
 _INT_COLUMNS = [c for c, t in COLUMNS.items() if t.startswith("INTEGER") and c != "fit_reached"]
 _FLOAT_COLUMNS = [c for c, t in COLUMNS.items() if t == "REAL"]
-_SCHEMA_VERSION = "1"
+#: Layout versions: 1 kept one version per spec name and POSIX times; 2 keeps every
+#: version of a spec and ISO 8601 times.
+_SCHEMA_VERSION = 2
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_ISO_FROM_POSIX = "strftime('%Y-%m-%dT%H:%M:%f', {0}, 'unixepoch') || '+00:00'"
 
 
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None if value is None else float(value)
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(out) else out
+@dataclass(frozen=True)
+class Failure:
+    """A trial of a spec version that failed, and why."""
 
-
-def _integer(value: Any) -> int | None:
-    if value is None:
-        return None
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return int(out) if math.isfinite(out) else None
-
-
-def flatten_record(record: Mapping[str, Any], spec_name: str, executor: str | None) -> dict:
-    """A record from :func:`robustlaw.sweep.run.run_batch` as one row of ``trials``.
-
-    Columns come from the trial's config (data, model, fit target, PGD radius) and are
-    overridden by the runner's ``metrics`` where it measured them (e.g. n and d of a real
-    data set, the noise level from the data's metadata).
-    """
-    config = record["config"]
-    data, model, fit, lip = config["data"], config["model"], config["fit"], config["lipschitz"]
-    metrics = dict(record.get("metrics") or {})
-    family = model["family"]
-    if family == "construction" and model.get("construction"):
-        family = model["construction"]
-    row: dict[str, Any] = {
-        "experiment": config["experiment"],
-        "spec_name": spec_name,
-        "trial_hash": record["trial_hash"],
-        "status": record["status"],
-        "distribution": data.get("distribution") or data.get("dataset"),
-        "labels": data.get("labels"),
-        "n": data.get("n"),
-        "d": data.get("d"),
-        "intrinsic_dim": None,
-        "noise_level": data.get("noise_level"),
-        "family": family,
-        "activation": model.get("activation"),
-        "width": model.get("width"),
-        "depth": None if model.get("hidden_layers") is None else model["hidden_layers"] + 1,
-        "p": None,
-        "seed": config.get("seed"),
-        "target": fit.get("target"),
-        "eps": fit.get("eps"),
-        "pgd_radius": lip.get("pgd_radius"),
-        "kind": config.get("kind"),
-        "dataset": data.get("dataset"),
-        "domain": lip.get("domain"),
-        "batch_key": record.get("batch_key"),
-        "error": record.get("error"),
-        "fit_seconds": record.get("fit_seconds"),
-        "lip_seconds": record.get("lip_seconds"),
-        "seconds": record.get("seconds"),
-        "batch_seconds": record.get("batch_seconds"),
-        "package_version": record.get("package_version"),
-        "torch_version": record.get("torch_version"),
-        "device": record.get("device"),
-        "executor": executor,
-        "host": record.get("host"),
-        "finished_at": record.get("finished_at"),
-    }
-    for key, value in metrics.items():
-        if key in COLUMNS and key not in ("trial_hash", "spec_name", "status", "experiment"):
-            row[key] = value
-    out: dict[str, Any] = {}
-    for column, sql_type in COLUMNS.items():
-        value = row.get(column)
-        if column == "fit_reached":
-            out[column] = None if value is None else int(bool(value))
-        elif sql_type.startswith("INTEGER"):
-            out[column] = _integer(value)
-        elif sql_type == "REAL":
-            out[column] = _number(value)
-        else:
-            out[column] = None if value is None else str(value)
-    out["config_json"] = json.dumps(config, sort_keys=True)
-    out["metrics_json"] = json.dumps(metrics, sort_keys=True, default=str)
-    for key in ("fit", "lipschitz", "meta", "extra"):
-        value = record.get(key)
-        out[f"{key}_json"] = None if value is None else json.dumps(value, default=str)
-    return out
+    trial_hash: str
+    error: str | None
 
 
 @dataclass(frozen=True)
 class SpecStatus:
-    """Counts of a spec's trials by state."""
+    """Counts of one version of a spec's trials by state, and its failed trials."""
 
     spec_name: str
+    version: int
+    latest: bool
     experiment: str
+    registered_at: str
     total: int
     done: int
     failed: int
     diverged: int
     pending: int
+    failures: tuple[Failure, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "failures": [asdict(f) for f in self.failures]}
+
+
+def _check_sqlite(path: Path) -> None:
+    """ValueError unless ``path`` is a file SQLite can open as a database (or empty)."""
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a results store")
+    if path.is_file():
+        with path.open("rb") as fh:
+            header = fh.read(len(_SQLITE_HEADER))
+        if header and header != _SQLITE_HEADER:
+            raise ValueError(f"{path} is not a results store (not an SQLite database)")
+
+
+def _digest(trials: Sequence[Trial]) -> str:
+    return hashlib.sha256("\n".join(t.hash for t in trials).encode("ascii")).hexdigest()
 
 
 class Store:
@@ -233,47 +118,135 @@ class Store:
     create : bool
         Create the file and schema when missing (the driver does); readers pass False
         and get a FileNotFoundError for a missing store.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``create=False`` and no file at ``path``.
+    ValueError
+        ``path`` is a directory, a file that is not an SQLite database, or (for readers)
+        a database without robustlaw's tables.
     """
 
     def __init__(self, path: str | Path = DEFAULT_STORE, *, create: bool = True) -> None:
         self.path = Path(path)
+        _check_sqlite(self.path)
         if not create and not self.path.is_file():
             raise FileNotFoundError(f"no results store at {self.path}")
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None)
-        self._conn.execute("PRAGMA busy_timeout = 60000")
-        if create:
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._create_schema()
-        self._conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            self._conn.execute("PRAGMA busy_timeout = 60000")
+            if not create and "trials" not in self._tables():
+                raise ValueError(f"{self.path} is not a results store (no trials table)")
+            if create:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+            if self._outdated():
+                self._create_schema()
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise ValueError(f"{self.path} is not a readable results store: {exc}") from None
+        except BaseException:
+            self._conn.close()
+            raise
 
     # ------------------------------------------------------------------ plumbing
+
+    def _tables(self) -> set[str]:
+        rows = self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {row[0] for row in rows}
+
+    def _outdated(self) -> bool:
+        """Whether the file lacks the current layout (new, earlier, or missing columns);
+        an up-to-date store is opened without a write."""
+        if "trials" not in self._tables() or self._schema_version(self._conn) != _SCHEMA_VERSION:
+            return True
+        return not {*COLUMNS, *BLOB_COLUMNS} <= self._columns(self._conn)
+
+    def _schema_version(self, conn: sqlite3.Connection) -> int:
+        if "meta" not in self._tables():
+            return 0
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 0
 
     def _create_schema(self) -> None:
         columns = ", ".join(f"{name} {sql_type}" for name, sql_type in COLUMNS.items())
         blobs = ", ".join(f"{name} TEXT" for name in BLOB_COLUMNS)
         with self._transaction() as conn:
+            version = self._schema_version(conn)
+            if version > _SCHEMA_VERSION:
+                raise ValueError(
+                    f"{self.path} was written by a newer robustlaw (store layout {version}, "
+                    f"this one reads up to {_SCHEMA_VERSION})"
+                )
+            fresh = "trials" not in self._tables()
             conn.execute(f"CREATE TABLE IF NOT EXISTS trials ({columns}, {blobs})")
+            if not fresh and version < 2:
+                self._upgrade_from_1(conn)
             conn.execute(
-                "CREATE TABLE IF NOT EXISTS specs (spec_name TEXT PRIMARY KEY, experiment TEXT, "
-                "source TEXT, path TEXT, registered_at REAL, updated_at REAL)"
+                "CREATE TABLE IF NOT EXISTS specs (spec_name TEXT NOT NULL, "
+                "version INTEGER NOT NULL, digest TEXT, experiment TEXT, source TEXT, path TEXT, "
+                "registered_at TEXT, updated_at TEXT, PRIMARY KEY (spec_name, version))"
             )
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS spec_trials (spec_name TEXT NOT NULL, "
-                "trial_hash TEXT NOT NULL, position INTEGER NOT NULL, "
-                "PRIMARY KEY (spec_name, trial_hash)) WITHOUT ROWID"
+                "version INTEGER NOT NULL, trial_hash TEXT NOT NULL, position INTEGER NOT NULL, "
+                "PRIMARY KEY (spec_name, version, trial_hash)) WITHOUT ROWID"
             )
             conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
             conn.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-                (_SCHEMA_VERSION,),
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(_SCHEMA_VERSION),),
             )
             conn.execute("CREATE INDEX IF NOT EXISTS trials_status ON trials (status)")
             present = self._columns(conn)
             for name, sql_type in [*COLUMNS.items(), *((b, "TEXT") for b in BLOB_COLUMNS)]:
                 if name not in present:  # a store written by an earlier version
                     conn.execute(f"ALTER TABLE trials ADD COLUMN {name} {sql_type}")
+
+    def _upgrade_from_1(self, conn: sqlite3.Connection) -> None:
+        """Layout 1 -> 2: one version per spec name becomes version 1; POSIX times become
+        ISO 8601."""
+        tables = self._tables()
+        conn.execute(
+            f"UPDATE trials SET finished_at = {_ISO_FROM_POSIX.format('finished_at')} "
+            "WHERE typeof(finished_at) IN ('real', 'integer')"
+        )
+        if "specs" not in tables:
+            return
+        conn.execute("ALTER TABLE specs RENAME TO specs_v1")
+        conn.execute("ALTER TABLE spec_trials RENAME TO spec_trials_v1")
+        conn.execute(
+            "CREATE TABLE specs (spec_name TEXT NOT NULL, version INTEGER NOT NULL, "
+            "digest TEXT, experiment TEXT, source TEXT, path TEXT, registered_at TEXT, "
+            "updated_at TEXT, PRIMARY KEY (spec_name, version))"
+        )
+        conn.execute(
+            "CREATE TABLE spec_trials (spec_name TEXT NOT NULL, version INTEGER NOT NULL, "
+            "trial_hash TEXT NOT NULL, position INTEGER NOT NULL, "
+            "PRIMARY KEY (spec_name, version, trial_hash)) WITHOUT ROWID"
+        )
+        conn.execute(
+            "INSERT INTO spec_trials (spec_name, version, trial_hash, position) "
+            "SELECT spec_name, 1, trial_hash, position FROM spec_trials_v1"
+        )
+        for (name,) in conn.execute("SELECT spec_name FROM specs_v1").fetchall():
+            hashes = conn.execute(
+                "SELECT trial_hash FROM spec_trials_v1 WHERE spec_name = ? ORDER BY position",
+                (name,),
+            ).fetchall()
+            digest = hashlib.sha256("\n".join(h for (h,) in hashes).encode("ascii")).hexdigest()
+            conn.execute(
+                "INSERT INTO specs (spec_name, version, digest, experiment, source, path, "
+                "registered_at, updated_at) SELECT spec_name, 1, ?, experiment, source, path, "
+                f"{_ISO_FROM_POSIX.format('registered_at')}, "
+                f"{_ISO_FROM_POSIX.format('updated_at')} FROM specs_v1 WHERE spec_name = ?",
+                (digest, name),
+            )
+        conn.execute("DROP TABLE specs_v1")
+        conn.execute("DROP TABLE spec_trials_v1")
 
     @staticmethod
     def _columns(conn: sqlite3.Connection) -> set[str]:
@@ -305,40 +278,56 @@ class Store:
 
     # ------------------------------------------------------------------ writing
 
-    def register_spec(self, spec: Spec, trials: Sequence[Trial]) -> None:
-        """Record a spec and its trial hashes (replacing an earlier registration)."""
-        now = time.time()
+    def register_spec(self, spec: Spec, trials: Sequence[Trial]) -> int:
+        """Record a spec and its trial hashes; returns the spec's version.
+
+        The same trials as the spec name's latest version keep that version (its source
+        is updated); other trials make a new version, and earlier versions stay listed.
+        """
+        now = iso_time(time.time())
         source = json.dumps({"name": spec.name, **spec.source}, default=str)
+        digest = _digest(trials)
         with self._transaction() as conn:
+            latest = conn.execute(
+                "SELECT version, digest FROM specs WHERE spec_name = ? "
+                "ORDER BY version DESC LIMIT 1",
+                (spec.name,),
+            ).fetchone()
+            if latest is not None and latest[1] == digest:
+                conn.execute(
+                    "UPDATE specs SET experiment = ?, source = ?, path = ?, updated_at = ? "
+                    "WHERE spec_name = ? AND version = ?",
+                    (spec.experiment, source, spec.path, now, spec.name, latest[0]),
+                )
+                return int(latest[0])
+            version = 1 if latest is None else int(latest[0]) + 1
             conn.execute(
-                "INSERT INTO specs (spec_name, experiment, source, path, registered_at, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(spec_name) DO UPDATE SET "
-                "experiment = excluded.experiment, source = excluded.source, "
-                "path = excluded.path, updated_at = excluded.updated_at",
-                (spec.name, spec.experiment, source, spec.path, now, now),
+                "INSERT INTO specs (spec_name, version, digest, experiment, source, path, "
+                "registered_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (spec.name, version, digest, spec.experiment, source, spec.path, now, now),
             )
-            conn.execute("DELETE FROM spec_trials WHERE spec_name = ?", (spec.name,))
             conn.executemany(
-                "INSERT OR IGNORE INTO spec_trials (spec_name, trial_hash, position) "
-                "VALUES (?, ?, ?)",
-                [(spec.name, t.hash, i) for i, t in enumerate(trials)],
+                "INSERT OR IGNORE INTO spec_trials (spec_name, version, trial_hash, position) "
+                "VALUES (?, ?, ?, ?)",
+                [(spec.name, version, t.hash, i) for i, t in enumerate(trials)],
             )
+        return version
 
     def write_records(
-        self, spec_name: str, records: Iterable[Mapping[str, Any]], executor: str | None = None
+        self, spec_name: str, records: Iterable[TrialRecord], executor: str | None = None
     ) -> int:
         """Write one batch's records in one transaction (a trial's row is replaced when it
         is already present). Returns the number of rows written."""
-        rows = [flatten_record(r, spec_name, executor) for r in records]
+        rows = [record.row(spec_name, executor).values() for record in records]
         if not rows:
             return 0
-        names = list(rows[0])
+        names = [*COLUMNS, *BLOB_COLUMNS]
         sql = (
             f"INSERT OR REPLACE INTO trials ({', '.join(names)}) "
             f"VALUES ({', '.join('?' for _ in names)})"
         )
         with self._transaction() as conn:
-            conn.executemany(sql, [tuple(row[n] for n in names) for row in rows])
+            conn.executemany(sql, rows)
         return len(rows)
 
     # ------------------------------------------------------------------ reading
@@ -367,36 +356,69 @@ class Store:
         return int(self._conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0])
 
     def spec_names(self) -> list[str]:
-        return [r[0] for r in self._conn.execute("SELECT spec_name FROM specs ORDER BY spec_name")]
+        cur = self._conn.execute("SELECT DISTINCT spec_name FROM specs ORDER BY spec_name")
+        return [row[0] for row in cur]
+
+    def _latest(self, spec_name: str) -> int:
+        """The latest version of ``spec_name``; ValueError naming the known specs."""
+        row = self._conn.execute(
+            "SELECT MAX(version) FROM specs WHERE spec_name = ?", (spec_name,)
+        ).fetchone()
+        if row[0] is None:
+            raise ValueError(f"{unknown_name(spec_name, self.spec_names(), 'spec')} in {self.path}")
+        return int(row[0])
 
     def spec_source(self, spec_name: str) -> dict[str, Any] | None:
-        """The registered spec's content (as parsed from its file), or None."""
+        """The latest version's content (as parsed from its file), or None."""
         row = self._conn.execute(
-            "SELECT source FROM specs WHERE spec_name = ?", (spec_name,)
+            "SELECT source FROM specs WHERE spec_name = ? ORDER BY version DESC LIMIT 1",
+            (spec_name,),
         ).fetchone()
         return None if row is None else json.loads(row[0])
 
     def status(self) -> list[SpecStatus]:
-        """Done / failed / diverged / pending counts for every registered spec."""
+        """Done / failed / diverged / pending counts and failed trials of every version of
+        every registered spec (by name, then version)."""
         cur = self._conn.execute(
-            "SELECT s.spec_name, s.experiment, COUNT(m.trial_hash), "
-            "SUM(t.status = 'done'), SUM(t.status = 'failed'), SUM(t.status = 'diverged'), "
-            "SUM(t.status IS NULL) "
-            "FROM specs s LEFT JOIN spec_trials m ON m.spec_name = s.spec_name "
+            "SELECT s.spec_name, s.version, s.experiment, s.registered_at, "
+            "COUNT(m.trial_hash), SUM(t.status = 'done'), SUM(t.status = 'failed'), "
+            "SUM(t.status = 'diverged'), SUM(t.status IS NULL) "
+            "FROM specs s LEFT JOIN spec_trials m "
+            "ON m.spec_name = s.spec_name AND m.version = s.version "
             "LEFT JOIN trials t ON t.trial_hash = m.trial_hash "
-            "GROUP BY s.spec_name ORDER BY s.spec_name"
+            "GROUP BY s.spec_name, s.version ORDER BY s.spec_name, s.version"
         )
-        return [
-            SpecStatus(name, exp, int(total), *(int(v or 0) for v in counts))
-            for name, exp, total, *counts in cur
-        ]
+        rows = cur.fetchall()
+        latest = {name: version for name, version, *_ in rows}
+        out = []
+        for name, version, experiment, registered, total, *counts in rows:
+            failures = self._conn.execute(
+                "SELECT t.trial_hash, t.error FROM spec_trials m JOIN trials t "
+                "ON t.trial_hash = m.trial_hash WHERE m.spec_name = ? AND m.version = ? "
+                "AND t.status = 'failed' ORDER BY m.position",
+                (name, version),
+            ).fetchall()
+            out.append(
+                SpecStatus(
+                    name,
+                    int(version),
+                    latest[name] == version,
+                    experiment,
+                    str(registered),
+                    int(total),
+                    *(int(v or 0) for v in counts),
+                    failures=tuple(Failure(h, e) for h, e in failures),
+                )
+            )
+        return out
 
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check`` ("ok" for a sound file)."""
         return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
 
     def load(self, spec_name: str | None = None):  # -> pandas.DataFrame
-        """All trials (or one spec's) as a DataFrame with the flat columns and JSON blobs.
+        """All trials (or the latest version of one spec's) as a DataFrame with the flat
+        columns and JSON blobs.
 
         Integer columns use pandas' nullable ``Int64``, ``fit_reached`` the nullable
         ``boolean``; floats are NaN where not measured. ``frame.attrs["specs"]`` holds the
@@ -404,12 +426,15 @@ class Store:
         from (for reports that show a spec in its own language) and ``frame.attrs["meta"]``
         the store's path and
         the versions that produced the rows (read by :mod:`robustlaw.analysis.report`).
+
+        Raises
+        ------
+        ValueError
+            When ``spec_name`` is not registered in the store.
         """
         import pandas as pd
 
-        names = [*COLUMNS, *BLOB_COLUMNS]
-        present = self._columns(self._conn)
-        select = ", ".join(f"t.{c}" if c in present else f"NULL AS {c}" for c in names)
+        select = ", ".join(f"t.{c}" for c in [*COLUMNS, *BLOB_COLUMNS])
         if spec_name is None:
             frame = pd.read_sql_query(
                 f"SELECT {select} FROM trials t ORDER BY t.finished_at, t.trial_hash", self._conn
@@ -417,9 +442,10 @@ class Store:
         else:
             frame = pd.read_sql_query(
                 f"SELECT {select} FROM spec_trials m JOIN trials t "
-                "ON t.trial_hash = m.trial_hash WHERE m.spec_name = ? ORDER BY m.position",
+                "ON t.trial_hash = m.trial_hash WHERE m.spec_name = ? AND m.version = ? "
+                "ORDER BY m.position",
                 self._conn,
-                params=(spec_name,),
+                params=(spec_name, self._latest(spec_name)),
             )
             frame["spec_name"] = spec_name
         for column in _INT_COLUMNS:
@@ -431,7 +457,7 @@ class Store:
         )
         names = self.spec_names() if spec_name is None else [spec_name]
         frame.attrs["specs"] = [s for s in map(self.spec_source, names) if s is not None]
-        paths = dict(self._conn.execute("SELECT spec_name, path FROM specs").fetchall())
+        paths = dict(self._conn.execute("SELECT spec_name, path FROM specs ORDER BY version"))
         frame.attrs["spec_paths"] = {n: paths[n] for n in names if paths.get(n)}
         frame.attrs["meta"] = {
             "store": str(self.path),
@@ -446,6 +472,8 @@ class Store:
     ) -> Path:
         """Write the trials to Parquet or CSV (format from ``fmt`` or the file suffix)."""
         path = Path(path)
+        if path.is_dir():
+            raise ValueError(f"{path} is a directory: give a file (.parquet or .csv)")
         fmt = (fmt or path.suffix.lstrip(".")).lower()
         if fmt not in ("parquet", "csv"):
             raise ValueError(f"export format must be 'parquet' or 'csv', got {fmt!r}")

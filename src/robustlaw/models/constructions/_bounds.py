@@ -16,17 +16,17 @@ norms at points, always recomputed with the network itself.
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linprog
+
+from robustlaw._pl import PLNet, max_subset_norm, solve_exact
+from robustlaw._pl.kernels import fixed_point_ascent
 
 __all__ = [
     "CapRelaxation",
     "SubsetMax",
-    "chebyshev_point",
     "max_subset_sum_norm",
     "sphere_cap_relaxation",
 ]
@@ -64,9 +64,11 @@ def max_subset_sum_norm(V: np.ndarray, seed: int = 0) -> SubsetMax:
     """max over subsets A of || sum_{j in A} v_j || for the rows v_j of V (m, d).
 
     Exact by enumeration of all 2^m subsets when m <= ``ENUMERATION_LIMIT``; exact for
-    d <= 3 by enumerating the cells of the central arrangement {u : <v_j, u> = 0} (the
-    optimal A for a direction u is {j : <v_j, u> > 0}, constant on each cell, and every
-    cell is reached from one of its extreme rays); otherwise a certified upper bound
+    d <= 3 as the Lipschitz constant of h(u) = sum_j relu(<v_j, u>) (on the cell of u
+    its gradient is sum over {j : <v_j, u> > 0} of v_j, a subset sum, and
+    max_A ||sum_A v_j|| = max_{||u|| = 1} h(u) <= Lip(h)), found by the engine's vertex
+    enumeration of the central arrangement {u : <v_j, u> = 0}; otherwise a certified
+    upper bound
     min(sum ||v_j||, (||sum v_j|| + sqrt(m) ||V||_op) / 2) (the second from
     1_A = (1 + sigma) / 2 with sigma in {-1, 1}^m) with a lower bound by fixed-point
     ascent u <- normalize(sum_{<v_j, u> > 0} v_j) from many starts.
@@ -76,175 +78,31 @@ def max_subset_sum_norm(V: np.ndarray, seed: int = 0) -> SubsetMax:
     if m == 0:
         return SubsetMax(0.0, 0.0, np.zeros(0, dtype=bool), True, "enumeration")
     if m <= ENUMERATION_LIMIT:
-        value, best = _enumerate_subsets(V)
+        value, best, _ = max_subset_norm(np.zeros(d), V)
         return SubsetMax(value, value, best, True, "enumeration")
     if d <= 3:
-        value, best, exact = _arrangement_max(V, seed)
-        if exact:
-            return SubsetMax(value, value, best, True, "arrangement (d <= 3)")
+        h = PLNet(V, np.zeros(m), np.ones(m), np.zeros(d))
+        res = solve_exact(h, method="enumeration", seconds=30.0, samples=64, seed=seed)
+        if res.status == "ok":
+            return SubsetMax(res.lower, res.upper, res.pattern, True, "arrangement (d <= 3)")
     lower, best = _ascent(V, seed)
     averaged = 0.5 * (np.linalg.norm(V.sum(axis=0)) + math.sqrt(m) * np.linalg.norm(V, 2))
     upper = min(float(np.linalg.norm(V, axis=1).sum()), float(averaged))
     return SubsetMax(lower, max(upper, lower), best, False, "averaged bound")
 
 
-def _enumerate_subsets(V: np.ndarray) -> tuple[float, np.ndarray]:
-    m, d = V.shape
-    lo = min(m, 14)
-    hi = m - lo
-    bits_lo = ((np.arange(2**lo)[:, None] >> np.arange(lo)[None, :]) & 1).astype(np.float64)
-    sums_lo = bits_lo @ V[:lo]
-    best_value, best_lo, best_hi = -1.0, 0, 0
-    for mask in range(2**hi):
-        chosen = [lo + j for j in range(hi) if mask >> j & 1]
-        offset = V[chosen].sum(axis=0) if chosen else np.zeros(d)
-        norms = np.linalg.norm(sums_lo + offset, axis=1)
-        i = int(norms.argmax())
-        if norms[i] > best_value:
-            best_value, best_lo, best_hi = float(norms[i]), i, mask
-    best = np.zeros(m, dtype=bool)
-    best[:lo] = bits_lo[best_lo] > 0
-    for j in range(hi):
-        best[lo + j] = bool(best_hi >> j & 1)
-    return best_value, best
-
-
-def _arrangement_max(V: np.ndarray, seed: int) -> tuple[float, np.ndarray, bool]:
-    """Max for d <= 3 by visiting every cell of the central arrangement.
-
-    Every subset evaluated is a subset, so the value never exceeds the maximum; it is
-    the maximum (third return value True) unless a ray lies on more than 10 of the
-    hyperplanes, where only the cells reached by random perturbations are visited.
-    """
-    m, d = V.shape
-    norms = np.linalg.norm(V, axis=1)
-    keep = norms > 0
-    Vk = V[keep]
-    idx = np.flatnonzero(keep)
-    best_value, best = 0.0, np.zeros(m, dtype=bool)
-    if Vk.shape[0] == 0:
-        return best_value, best, True
-    _, sing, basis = np.linalg.svd(Vk, full_matrices=False)
-    rank = int((sing > 1e-12 * sing[0]).sum())
-    if rank < d:  # work in the span of the vectors, where the arrangement is pointed
-        Vk = Vk @ basis[:rank].T
-        d = rank
-    rng = np.random.default_rng(seed)
-    exact = True
-    scale = float(norms.max())
-    tol = 1e-12 * scale
-    if d == 1:
-        rays = np.array([[1.0], [-1.0]])
-    elif d == 2:
-        perp = np.stack([-Vk[:, 1], Vk[:, 0]], axis=1)
-        rays = np.concatenate([perp, -perp])
-    else:
-        i, j = np.triu_indices(Vk.shape[0], k=1)
-        cross = np.cross(Vk[i], Vk[j])
-        cross = cross[np.linalg.norm(cross, axis=1) > 1e-14 * scale * scale]
-        rays = np.concatenate([cross, -cross])
-    rays = rays / np.linalg.norm(rays, axis=1, keepdims=True)
-    for start in range(0, rays.shape[0], 4096):
-        block = rays[start : start + 4096]
-        proj = block @ Vk.T
-        positive = proj > tol
-        tied = np.abs(proj) <= tol
-        base = positive.astype(np.float64) @ Vk
-        # The usual case: at most d - 1 hyperplanes through the ray; visit every cell
-        # around it by adding each subset of the tied vectors (vectorized per tie count).
-        counts = tied.sum(axis=1)
-        few = counts <= d - 1
-        for t in range(d):
-            rows = np.flatnonzero(counts == t)
-            if rows.size == 0:
-                continue
-            tie_idx = np.argsort(~tied[rows], axis=1, kind="stable")[:, :t]
-            for mask in range(2**t):
-                picked = [c for c in range(t) if mask >> c & 1]
-                totals = base[rows].copy()
-                for c in picked:
-                    totals += Vk[tie_idx[:, c]]
-                values = np.linalg.norm(totals, axis=1)
-                r = int(values.argmax())
-                if values[r] > best_value:
-                    best_value = float(values[r])
-                    chosen = positive[rows[r]].copy()
-                    chosen[tie_idx[r, picked]] = True
-                    best = np.zeros(m, dtype=bool)
-                    best[idx[chosen]] = True
-        for r in np.flatnonzero(~few):
-            ties = np.flatnonzero(tied[r])
-            if len(ties) <= 10:
-                tie_sets = list(
-                    itertools.chain.from_iterable(
-                        itertools.combinations(ties, size) for size in range(len(ties) + 1)
-                    )
-                )
-            else:
-                exact = False
-                nudges = rng.standard_normal((32, d)) @ Vk[ties].T
-                tie_sets = [tuple(ties[row > 0]) for row in nudges]
-            for extra in tie_sets:
-                total = base[r] + (Vk[list(extra)].sum(axis=0) if extra else 0.0)
-                value = float(np.linalg.norm(total))
-                if value > best_value:
-                    best_value = value
-                    chosen = positive[r].copy()
-                    chosen[list(extra)] = True
-                    best = np.zeros(m, dtype=bool)
-                    best[idx[chosen]] = True
-    return best_value, best, exact
-
-
 def _ascent(V: np.ndarray, seed: int) -> tuple[float, np.ndarray]:
-    """Fixed-point ascent on u -> sum_j relu(<v_j, u>) from the rows, their sum and noise."""
+    """Fixed-point ascent s = [V u > 0], u = V^T s from the rows, their sum and noise."""
     rng = np.random.default_rng(seed)
     m, d = V.shape
     starts = [V[j] for j in range(m)] + [V.sum(axis=0)] + list(rng.standard_normal((16, d)))
     best_value, best = 0.0, np.zeros(m, dtype=bool)
     for u in starts:
-        if np.linalg.norm(u) == 0:
-            continue
-        chosen = None
-        for _ in range(100):
-            new = (V @ u) > 0
-            if chosen is not None and np.array_equal(new, chosen):
-                break
-            chosen = new
-            total = V[chosen].sum(axis=0)
-            if np.linalg.norm(total) == 0:
-                break
-            u = total
-        if chosen is None:
-            continue
-        value = float(np.linalg.norm(V[chosen].sum(axis=0)))
-        if value > best_value:
-            best_value, best = value, chosen.copy()
+        if np.linalg.norm(u) > 0:
+            chosen, value = fixed_point_ascent(np.zeros(d), V, np.asarray(u, dtype=np.float64), 100)
+            if value > best_value:
+                best_value, best = value, chosen.copy()
     return best_value, best
-
-
-def chebyshev_point(
-    A: np.ndarray, b: np.ndarray, cap: float = 1.0
-) -> tuple[np.ndarray | None, float]:
-    """A point x with A x <= b - t ||A_row|| for the largest t <= cap (HiGHS LP).
-
-    Returns (x, t); x is None when the LP fails or t <= 1e-9 (no interior point).
-    """
-    A = np.asarray(A, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    d = A.shape[1]
-    row_norms = np.linalg.norm(A, axis=1)
-    c = np.zeros(d + 1)
-    c[-1] = -1.0
-    A_ub = np.hstack([A, row_norms[:, None]])
-    bounds = [(None, None)] * d + [(None, cap)]
-    result = linprog(c, A_ub=A_ub, b_ub=b, bounds=bounds, method="highs")
-    if result.status != 0 or result.x is None:
-        return None, -math.inf
-    t = float(result.x[-1])
-    if t <= 1e-9:
-        return None, t
-    return result.x[:d], t
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,17 @@
 """Shared plumbing: build a one-member TwoLayer from numpy weights, evaluate it, and find
-certified lower bounds (gradient norms at points) on R^d and on the sphere."""
+certified lower bounds (gradient norms at points, recomputed on the network in float64
+by the engine's :class:`~robustlaw._pl.PLNet`) on R^d and on the sphere."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from robustlaw._pl import PLNet, chebyshev, family_nets, tangential
 from robustlaw.models.constructions._bounds import (
     SubsetMax,
-    chebyshev_point,
     max_subset_sum_norm,
     sphere_cap_relaxation,
 )
@@ -19,15 +19,12 @@ from robustlaw.models.constructions._common import LipschitzInterval
 from robustlaw.models.two_layer import TwoLayer
 
 __all__ = [
-    "ReluNet",
     "build_family",
     "evaluate",
-    "gradients",
     "ramp_rd_interval",
-    "rd_witness",
+    "relu_net",
     "sphere_ascent",
     "sphere_interval",
-    "tangential_norms",
 ]
 
 
@@ -69,55 +66,21 @@ def evaluate(family: TwoLayer, X: np.ndarray) -> np.ndarray:
     return out.numpy()
 
 
-@dataclass(frozen=True)
-class ReluNet:
-    """The weights of a one-member ReLU family as float64 numpy arrays.
-
-    The bounds below evaluate many small batches of gradients; doing it in numpy from the
-    family's own (masked) weights keeps it fast and free of thread start-up costs.
-    """
-
-    W: np.ndarray  # (k, d)
-    b: np.ndarray  # (k,)
-    a: np.ndarray  # (k,)
-
-    @classmethod
-    def of(cls, family: TwoLayer) -> ReluNet:
-        if family.activation.name != "relu" or family.B != 1 or family.v is not None:
-            raise ValueError("ReluNet needs a one-member ReLU family without a linear skip")
-        w = family.effective_weights()
-        mask = w.mask[0].cpu().numpy()
-        W = w.W[0].detach().cpu().double().numpy()[mask]
-        b = np.zeros(len(W)) if w.b is None else w.b[0].detach().cpu().double().numpy()[mask]
-        a = w.a[0].detach().cpu().double().numpy()[mask]
-        return cls(W, b, a)
+def relu_net(family: TwoLayer) -> PLNet:
+    """The weights of a one-member ReLU family (masked units left out) as a PLNet."""
+    if family.activation.name != "relu" or family.B != 1 or family.v is not None:
+        raise ValueError("relu_net needs a one-member ReLU family without a linear skip")
+    return family_nets(family)[0]
 
 
-def gradients(net: ReluNet, X: np.ndarray) -> np.ndarray:
-    """grad f = W^T (a * 1[W x + b > 0]) at the rows of X (relu'(0) = 0, as the family).
-    X: (m, d) -> (m, d)."""
-    X = np.asarray(X, dtype=np.float64)
-    active = (X @ net.W.T + net.b) > 0
-    return (active * net.a) @ net.W
-
-
-def tangential_norms(net: ReluNet, X: np.ndarray) -> np.ndarray:
+def _tangential_norms(net: PLNet, X: np.ndarray) -> np.ndarray:
     """|| (I - x x^T) grad f(x) || at unit rows x of X. X: (m, d) -> (m,)."""
-    G = gradients(net, X)
-    radial = (G * X).sum(axis=1, keepdims=True)
-    return np.linalg.norm(G - radial * X, axis=1)
+    return tangential(net.gradient_at(X)[0], X)
 
 
-def rd_witness(net: ReluNet, A_ub: np.ndarray, b_ub: np.ndarray) -> tuple[float, np.ndarray | None]:
-    """||grad f|| at an interior point of the polyhedron {x : A_ub x <= b_ub} (R^d).
-
-    The value is recomputed with the network, so it is a certified lower bound on Lip(f)
-    over R^d whatever the polyhedron; (0, None) when the polyhedron has no interior.
-    """
-    x, _ = chebyshev_point(A_ub, b_ub)
-    if x is None:
-        return 0.0, None
-    return float(np.linalg.norm(gradients(net, x[None])[0])), x
+def _rd_value(net: PLNet, x: np.ndarray) -> float:
+    """||grad f(x)|| on R^d (relu'(0) = 0, as the family)."""
+    return float(np.linalg.norm(net.gradient_at(x)[0]))
 
 
 def rim_points(
@@ -144,7 +107,7 @@ def rim_points(
 
 
 def ramp_rd_interval(
-    net: ReluNet,
+    net: PLNet,
     V: np.ndarray,
     offsets: np.ndarray,
     half_widths: np.ndarray,
@@ -172,18 +135,14 @@ def ramp_rd_interval(
         # Interior point of the active ramps alone; then put every other ramp on the side
         # where that point lies and look for an interior point of the full pattern.
         A_act, b_act = _ramp_pattern(V, offsets, half_widths, chosen, None)
-        x0, _ = chebyshev_point(A_act, b_act) if A_act.shape[0] else (np.zeros(V.shape[1]), 1.0)
+        x0, _ = chebyshev(A_act, b_act) if A_act.shape[0] else (np.zeros(V.shape[1]), 1.0)
         found = False
         if x0 is not None:
             above = V @ x0 + offsets > 0
-            A_ub, b_ub = _ramp_pattern(V, offsets, half_widths, chosen, above)
-            value, x1 = rd_witness(net, A_ub, b_ub)
+            x1, _ = chebyshev(*_ramp_pattern(V, offsets, half_widths, chosen, above))
             found = x1 is not None
-            for x, v in ((x1, value), (x0, None)):
-                if x is None:
-                    continue
-                v = float(np.linalg.norm(gradients(net, x[None])[0])) if v is None else v
-                if v > low:
+            for x in (x1, x0):
+                if x is not None and (v := _rd_value(net, x)) > low:
                     low, witness = v, x
         if found or not chosen.any():
             break
@@ -237,7 +196,7 @@ def _ramp_pattern(
 
 
 def sphere_ascent(
-    net: ReluNet,
+    net: PLNet,
     starts: np.ndarray,
     rounds: int = 40,
     batch: int = 16,
@@ -257,12 +216,12 @@ def sphere_ascent(
     P = P[norms > 0] / norms[norms > 0, None]
     if P.shape[0] == 0:
         return 0.0, None
-    values = tangential_norms(net, P)
+    values = _tangential_norms(net, P)
     S, d = P.shape
     for step in np.geomspace(0.3, 1e-5, rounds):
         moves = P[:, None, :] + step * rng.standard_normal((S, batch, d)) / math.sqrt(d)
         moves /= np.linalg.norm(moves, axis=2, keepdims=True)
-        trial = tangential_norms(net, moves.reshape(-1, d)).reshape(S, batch)
+        trial = _tangential_norms(net, moves.reshape(-1, d)).reshape(S, batch)
         j = trial.argmax(axis=1)
         better = trial[np.arange(S), j] > values
         P[better] = moves[np.arange(S), j][better]
@@ -272,7 +231,7 @@ def sphere_ascent(
 
 
 def sphere_interval(
-    net: ReluNet,
+    net: PLNet,
     V: np.ndarray,
     offsets: np.ndarray,
     half_widths: np.ndarray,
@@ -311,7 +270,7 @@ def sphere_interval(
     points = points[point_norms > 0] / point_norms[point_norms > 0, None]
     if points.shape[0] == 0:
         return LipschitzInterval("sphere", 0.0, upper, "none", upper_method)
-    values = tangential_norms(net, points)
+    values = _tangential_norms(net, points)
     top = points[np.argsort(values)[::-1][:16]]
     low, witness = sphere_ascent(net, top, seed=seed)
     if values.max() > low:

@@ -48,10 +48,10 @@ from robustlaw.models.constructions._common import (
     validate_data,
 )
 from robustlaw.models.constructions._network import (
-    ReluNet,
     build_family,
     evaluate,
     ramp_rd_interval,
+    relu_net,
     rim_points,
     sphere_interval,
 )
@@ -221,7 +221,7 @@ def cap_interpolant(
 
     # Pair i is a ramp: gradient (y_i / s) w_i on the slab |<w_i, x> - (1 - s/2)| < s/2.
     rd, rd_witness_point, relaxation = ramp_rd_interval(
-        ReluNet.of(family),
+        relu_net(family),
         weights,
         np.full(n, -(1.0 - s_value / 2.0)),
         np.full(n, s_value / 2.0),
@@ -241,7 +241,7 @@ def cap_interpolant(
         if rd_witness_point is not None:
             starts.append(rd_witness_point[None])
         sphere = sphere_interval(
-            ReluNet.of(family),
+            relu_net(family),
             weights,
             np.full(n, -(1.0 - s_value / 2.0)),
             np.full(n, s_value / 2.0),

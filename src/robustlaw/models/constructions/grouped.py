@@ -44,10 +44,10 @@ from robustlaw.models.constructions._common import (
     validate_data,
 )
 from robustlaw.models.constructions._network import (
-    ReluNet,
     build_family,
     evaluate,
     ramp_rd_interval,
+    relu_net,
     rim_points,
     sphere_interval,
 )
@@ -221,7 +221,7 @@ def grouped_cap_interpolant(
     lipschitz: dict[str, LipschitzInterval] = {}
     if units:
         half = np.full(W.shape[0], math.inf)
-        rd, witness, relaxation = ramp_rd_interval(ReluNet.of(family), W, b, half, a, seed)
+        rd, witness, relaxation = ramp_rd_interval(relu_net(family), W, b, half, a, seed)
         norms = np.linalg.norm(W, axis=1)
         rng = np.random.default_rng(seed)
         starts = [Xn, rim_points(W / norms[:, None], -b / norms, 16, rng)]
@@ -229,7 +229,7 @@ def grouped_cap_interpolant(
             starts.append(witness[None])
         lipschitz["rd"] = rd
         lipschitz["sphere"] = sphere_interval(
-            ReluNet.of(family), W, b, half, a, relaxation, starts, seed
+            relu_net(family), W, b, half, a, relaxation, starts, seed
         )
     else:
         zero = "constant network"

@@ -53,10 +53,10 @@ from robustlaw.models.constructions._common import (
     validate_data,
 )
 from robustlaw.models.constructions._network import (
-    ReluNet,
     build_family,
     evaluate,
     ramp_rd_interval,
+    relu_net,
     sphere_interval,
 )
 from robustlaw.models.two_layer import TwoLayer
@@ -240,14 +240,12 @@ def relu_memorizer(
     if V:
         V, offsets, alphas = np.array(V), np.array(offsets), np.array(alphas)
         half = np.array([r["eps"] / 2 for r in ramps for _ in range(2)])
-        rd, witness, relaxation = ramp_rd_interval(
-            ReluNet.of(family), V, offsets, half, alphas, seed
-        )
+        rd, witness, relaxation = ramp_rd_interval(relu_net(family), V, offsets, half, alphas, seed)
         lipschitz["rd"] = rd
         if _on_sphere(Xn):
             starts = [_slab_probe_points(Xn, groups, ramps, witness)]
             lipschitz["sphere"] = sphere_interval(
-                ReluNet.of(family), V, offsets, half, alphas, relaxation, starts, seed
+                relu_net(family), V, offsets, half, alphas, relaxation, starts, seed
             )
     else:
         zero = "constant network"

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from robustlaw.lipschitz._exact_geometry import PatternProblem
+from robustlaw._pl.net import Arrangement
 
 __all__ = ["EnumResult", "enumeration_cost", "vertex_enumeration"]
 
@@ -53,7 +53,7 @@ def enumeration_cost(k: int, d: int) -> float:
 
 
 def vertex_enumeration(
-    prob: PatternProblem,
+    prob: Arrangement,
     device: str | torch.device = "cpu",
     chunk: int = 32768,
     deadline: float | None = None,
@@ -62,7 +62,7 @@ def vertex_enumeration(
 
     Parameters
     ----------
-    prob : PatternProblem
+    prob : Arrangement
     device : torch device for the batched arithmetic.
     chunk : vertices per batch.
     deadline : time.perf_counter() value after which the enumeration stops; the result
@@ -74,7 +74,7 @@ def vertex_enumeration(
 def _solve(
     W: np.ndarray,
     b: np.ndarray,
-    prob: PatternProblem,
+    prob: Arrangement,
     Q: np.ndarray,
     x0: np.ndarray,
     device: str | torch.device,
@@ -107,7 +107,7 @@ def _solve(
 
 def _central(
     W: np.ndarray,
-    prob: PatternProblem,
+    prob: Arrangement,
     Q: np.ndarray,
     apex: np.ndarray,
     device: str | torch.device,
@@ -156,7 +156,7 @@ def _subset_batches(k: int, r: int, size: int):
 def _vertices(
     W: np.ndarray,
     b: np.ndarray,
-    prob: PatternProblem,
+    prob: Arrangement,
     Q: np.ndarray,
     x0: np.ndarray,
     device: str | torch.device,

@@ -10,9 +10,9 @@ over the free units U,
 
 and the largest bound over open nodes is the certified upper bound at any time:
 
-- |U| <= ``EXACT_UNITS``: the relaxation itself, by enumerating the 2^|U| patterns;
+- |U| <= ``exact_units``: the relaxation itself, by enumerating the 2^|U| patterns;
 - otherwise the dual of the semidefinite relaxation of max_{y in {-1,1}^n} ||A y||
-  (:func:`sdp_bound`; any dual point is a certificate: ``SDP_WARM_ITERS`` power-like
+  (:func:`sdp_bound`; any dual point is a certificate: ``sdp_warm_iters`` power-like
   iterations from Y = I, the parent's dual point evaluated too and the smaller bound
   kept, since iterating from the parent's point stalls deep in the tree), about 1.05x
   the relaxation where the averaged form ||c|| + 1/2 sqrt(|U|) ||M_U||_op is 1.5x.
@@ -28,7 +28,7 @@ bound first; the pattern at every node's point is a realizable region, so the lo
 bound improves along the way. Every pruned node satisfies
 bound <= lower * (1 + tol / 2).
 
-Learned no-goods (``LEARN``, :mod:`robustlaw.lipschitz._exact_nogoods`): every LP that
+Learned no-goods (``learn``, :mod:`robustlaw._pl.nogoods`): every LP that
 finds a side empty leaves a certificate (at most d + 1 units with their sides) that no
 region realizes; before a node is bounded, the units forced by the certificates learned
 anywhere in the tree are fixed (unit propagation), and again when a node is popped if
@@ -40,7 +40,7 @@ in 160 s instead of 268 s; on the exact bench's seed-0 net (compiled node bounds
 [14.95, 15.28] after 60 s into the exact value in 60 s.
 
 The search can hand parts of its open nodes to helper processes
-(:mod:`robustlaw.lipschitz._exact_parallel`): :class:`_Search` holds the state of one
+(:mod:`robustlaw._pl.parallel`): :class:`_Search` holds the state of one
 process's part, with hooks for giving and receiving nodes and a shared array of the
 lower bounds found by every process.
 """
@@ -56,48 +56,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from robustlaw.lipschitz._exact_geometry import (
-    FEASIBLE_MARGIN,
-    PatternProblem,
-    RegionLP,
-)
-from robustlaw.lipschitz._exact_kernels import fixed_point_ascent, sdp_iterations
-from robustlaw.lipschitz._exact_nogoods import NoGoods
+from robustlaw._pl.kernels import fixed_point_ascent, sdp_iterations
+from robustlaw._pl.lp import FEASIBLE_MARGIN, RegionLP
+from robustlaw._pl.net import Arrangement
+from robustlaw._pl.nogoods import NoGoods
+from robustlaw._pl.settings import ExactSettings
 
-__all__ = [
-    "EXACT_UNITS",
-    "Incumbent",
-    "SearchResult",
-    "branch_and_bound",
-    "sdp_bound",
-]
-
-#: Free units up to which a node's relaxation is computed exactly by enumeration.
-EXACT_UNITS = 12
-#: Iterations of the semidefinite bound at the root and at a child. A child starts from
-#: Y = I (cold) and the parent's dual point is evaluated as well (the smaller bound is
-#: kept): the iteration from the parent's nearly low-rank point stalls. On the trained
-#: d = 10, k = 64 nets of bench/exact_bench.py, down random branches 8 iterations from
-#: the parent's point end up to 2.1% above the converged dual value, 8 from Y = I at
-#: most 0.6% (16: 0.23%); at the top open nodes after 30 s of the warm-started search
-#: the inherited bound was 16.06 where the converged values were 15.35 to 16.06. Child
-#: iterations from Y = I against the interval after 60 s on seed 0 (one run each, quiet
-#: machine): 4: 1.0431, 8: 1.0366, 12: 1.0389, 16: 1.0420, 24: 1.0465 (upper / lower).
-SDP_ITERS = 40
-SDP_WARM_ITERS = 8
-#: Start of a child's semidefinite bound: "cold" (Y = I, the parent's point evaluated
-#: too) or "warm" (iterate from the parent's point).
-SDP_START = "cold"
-#: The semidefinite bound is evaluated (one d x d eigenvalue problem) every
-#: SDP_EVAL_EVERY iterations and at the last; the best evaluated dual point is kept.
-SDP_EVAL_EVERY = 8
-#: Learn no-goods from empty LPs and propagate them (on the ball and the sphere, a
-#: certificate may use the ball's cuts: it then holds within the ball).
-LEARN = True
-#: Nodes between two calls of the search's hook (helpers' messages, node sharing).
-HOOK_EVERY = 64
-#: Nodes between two progress reports.
-PROGRESS_EVERY = 2000
+__all__ = ["Incumbent", "SearchResult", "branch_and_bound", "sdp_bound"]
 
 _ZCACHE: dict[int, np.ndarray] = {}
 
@@ -167,6 +132,7 @@ def sdp_bound(
     iters: int,
     target: float = -math.inf,
     deadline: float | None = None,
+    every: int = 8,
 ) -> tuple[float, np.ndarray]:
     """Certified bound on max_{y in {-1,1}^n} ||A y|| from the dual of its semidefinite
     relaxation (Goemans-Williamson / Nesterov): for every lambda > 0,
@@ -177,8 +143,8 @@ def sdp_bound(
     lambda_i = ||Y^T a_i|| solves the dual max_Y 2 sum_i ||Y^T a_i|| - ||Y||_F^2, whose
     stationarity Y = K(Y) Y (K = sum_i a_i a_i^T / ||Y^T a_i||) is iterated like a power
     method from the warm start Y (d, d), or from Y = I when Y is None (then Y = I itself is
-    not evaluated: its bound is poor), evaluated every ``SDP_EVAL_EVERY`` iterations and
-    at the last (compiled: :func:`~robustlaw.lipschitz._exact_kernels.sdp_iterations`).
+    not evaluated: its bound is poor), evaluated every ``every`` iterations and
+    at the last (compiled: :func:`~robustlaw._pl.kernels.sdp_iterations`).
     Stops early once the bound is below ``target``; after ``deadline`` (a
     :func:`time.perf_counter` value) only the start point is evaluated (every dual point
     is a certificate). Returns (bound on max ||A y||, Y).
@@ -191,7 +157,7 @@ def sdp_bound(
         iters = 0  # out of time: the start point's bound only
     A = np.ascontiguousarray(A, dtype=np.float64)
     Y0 = np.eye(d) if cold else np.ascontiguousarray(Y, dtype=np.float64)
-    best, best_Y = sdp_iterations(A, Y0, cold, int(iters), max(1, SDP_EVAL_EVERY), float(target))
+    best, best_Y = sdp_iterations(A, Y0, cold, int(iters), max(1, every), float(target))
     if not math.isfinite(best):  # Y = I without iterations
         best, best_Y = sdp_iterations(A, Y0, False, 0, 1, -math.inf)
     return best, best_Y
@@ -200,6 +166,7 @@ def sdp_bound(
 def _relaxation(
     g: np.ndarray,
     Mu: np.ndarray,
+    settings: ExactSettings,
     Y: np.ndarray | None = None,
     u0: np.ndarray | None = None,
     target: float = -math.inf,
@@ -212,7 +179,7 @@ def _relaxation(
         val = float(np.linalg.norm(g))
         u = g / val if val > 0 else np.zeros_like(g)
         return _Relax(val, True, np.zeros(0, dtype=bool), val, u)
-    if n <= EXACT_UNITS:
+    if n <= settings.exact_units:
         Z = _patterns(n)
         G = g + Z @ Mu
         nrm = np.linalg.norm(G, axis=1)
@@ -226,14 +193,15 @@ def _relaxation(
     A[:, 0] = c
     np.multiply(Mu.T, 0.5, out=A[:, 1:])
     if iters is None:
-        iters = SDP_ITERS if Y is None else SDP_WARM_ITERS
-    if Y is not None and SDP_START == "cold":
-        warm, Y_warm = sdp_bound(A, Y, 0)
-        bound, Y = sdp_bound(A, None, iters, target, deadline)
+        iters = settings.sdp_iters if Y is None else settings.sdp_warm_iters
+    every = settings.sdp_eval_every
+    if Y is not None and settings.sdp_start == "cold":
+        warm, Y_warm = sdp_bound(A, Y, 0, every=every)
+        bound, Y = sdp_bound(A, None, iters, target, deadline, every)
         if warm < bound:
             bound, Y = warm, Y_warm
     else:
-        bound, Y = sdp_bound(A, Y, iters, target, deadline)
+        bound, Y = sdp_bound(A, Y, iters, target, deadline, every)
     # a relaxation maximizer by fixed-point ascent s = [m . u > 0], u = grad(s)
     best_val, best_s = -1.0, None
     for start in (u0, c):
@@ -257,7 +225,7 @@ class _Search:
 
     Parameters
     ----------
-    prob, lp, leaf, incumbent : see :func:`branch_and_bound`.
+    prob, lp, leaf, incumbent, settings : see :func:`branch_and_bound`.
     tol : float
         Relative gap at which a node is pruned.
     deadline : float or None
@@ -271,10 +239,11 @@ class _Search:
 
     def __init__(
         self,
-        prob: PatternProblem,
+        prob: Arrangement,
         lp: RegionLP,
         leaf: LeafEval,
         incumbent: Incumbent,
+        settings: ExactSettings,
         *,
         tol: float,
         deadline: float | None,
@@ -283,14 +252,15 @@ class _Search:
         slot: int = 0,
     ) -> None:
         self.prob, self.lp, self.leaf, self.incumbent = prob, lp, leaf, incumbent
+        self.settings = settings
         self.tol, self.deadline, self.on_improve = tol, deadline, on_improve
         self.shared, self.slot = shared, slot
         self.k, self.d = prob.k, prob.d
         self.M, self.W, self.b = prob.M, prob.W, prob.b
         self.norms = np.linalg.norm(prob.M, axis=1)
-        if LEARN and lp.nogoods is None:
+        if settings.learn and lp.nogoods is None:
             lp.nogoods = NoGoods(prob.k)
-        self.nogoods = lp.nogoods if LEARN else None
+        self.nogoods = lp.nogoods if settings.learn else None
         self.learned0 = 0 if self.nogoods is None else self.nogoods.learned
         self.propagated0 = 0 if self.nogoods is None else self.nogoods.forced
         self.heap: list[Node] = []
@@ -380,6 +350,7 @@ class _Search:
         new = _relaxation(
             g,
             self.M[free],
+            self.settings,
             None if rel is None else rel.Y,
             None if rel is None else rel.u,
             self.threshold(),
@@ -440,7 +411,7 @@ class _Search:
         hook: Callable[[], None] | None = None,
     ) -> bool:
         """Best-first search until the heap is exhausted (returns True) or a limit is
-        reached (False). ``hook`` is called every ``HOOK_EVERY`` nodes and whenever the
+        reached (False). ``hook`` is called every ``settings.hook_every`` nodes and whenever the
         heap runs empty (it may add nodes)."""
         while True:
             if not self.heap and hook is not None:
@@ -470,7 +441,7 @@ class _Search:
                 else:
                     rel.learned = len(self.nogoods)
             self.nodes += 1
-            if progress is not None and self.nodes % PROGRESS_EVERY == 0:
+            if progress is not None and self.nodes % self.settings.progress_every == 0:
                 progress(
                     {
                         "nodes": self.nodes,
@@ -479,7 +450,7 @@ class _Search:
                         "seconds": time.perf_counter() - self.start,
                     }
                 )
-            if hook is not None and self.nodes % HOOK_EVERY == 0:
+            if hook is not None and self.nodes % self.settings.hook_every == 0:
                 hook()
             self.process(sign, g, x, rel)
 
@@ -618,10 +589,11 @@ Parallel = Callable[["_Search", "int | None", "Callable[[dict], None] | None"], 
 
 
 def branch_and_bound(
-    prob: PatternProblem,
+    prob: Arrangement,
     lp: RegionLP,
     leaf: LeafEval,
     incumbent: Incumbent,
+    settings: ExactSettings,
     *,
     tol: float,
     deadline: float | None,
@@ -635,24 +607,27 @@ def branch_and_bound(
 
     Parameters
     ----------
-    prob : PatternProblem
+    prob : Arrangement
     lp : RegionLP
         Realizability LPs (with the ball when the domain is bounded).
     leaf : LeafEval
         Value of a realizable region given a point inside it.
     incumbent : Incumbent
         Seeded by heuristics; improved in place.
+    settings : ExactSettings
     tol : float
         Relative gap at which the search stops.
     deadline, max_nodes : limits (None: none).
     root_point : a point of the domain with positive margin to the ball (ball/sphere).
-    progress : called with (nodes, lower, upper, seconds) every ``PROGRESS_EVERY`` nodes.
+    progress : called with (nodes, lower, upper, seconds) every ``progress_every`` nodes.
     on_improve : called after the incumbent improves (e.g. to run a local search).
     parallel : runs the search with helper processes
-        (:meth:`robustlaw.lipschitz._exact_parallel.Helpers.search`); None: this process
+        (:meth:`robustlaw._pl.parallel.Helpers.search`); None: this process
         alone.
     """
-    search = _Search(prob, lp, leaf, incumbent, tol=tol, deadline=deadline, on_improve=on_improve)
+    search = _Search(
+        prob, lp, leaf, incumbent, settings, tol=tol, deadline=deadline, on_improve=on_improve
+    )
     search.root(root_point)
     if parallel is not None:
         complete, extra = parallel(search, max_nodes, progress)

@@ -10,7 +10,7 @@ installation compiles them (about 5 s); later processes load them from numba's o
 cache (about 0.25 s).
 
 The mathematics is documented where the functions are used
-(:func:`robustlaw.lipschitz._exact_bnb.sdp_bound`, ``_relaxation``).
+(:func:`robustlaw._pl.bnb.sdp_bound`, ``_relaxation``).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _value(lam: np.ndarray, K: np.ndarray) -> float:
 def sdp_iterations(
     A: np.ndarray, Y0: np.ndarray, cold: bool, iters: int, every: int, target: float
 ) -> tuple[float, np.ndarray]:
-    """Dual iterations Y <- K(Y) Y of :func:`~robustlaw.lipschitz._exact_bnb.sdp_bound`
+    """Dual iterations Y <- K(Y) Y of :func:`~robustlaw._pl.bnb.sdp_bound`
     from Y0 (or from Y = I when ``cold``, then not evaluated itself), evaluated every
     ``every`` iterations and at the last; stops once the bound is at most ``target``.
 
@@ -130,7 +130,7 @@ def unit_propagation(
     since: int,
     full: bool,
 ) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Unit propagation of :meth:`robustlaw.lipschitz._exact_nogoods.NoGoods.propagate`.
+    """Unit propagation of :meth:`robustlaw._pl.nogoods.NoGoods.propagate`.
 
     sign : (k,) int8, changed in place; pos, neg : (capacity, w) uint64 bit masks of the
     no-goods' on and off units (the first ``n`` rows are used); lit_rows : (2k, cap)

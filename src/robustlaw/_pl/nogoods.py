@@ -1,7 +1,7 @@
 """Sign combinations proven empty, learned from realizability LPs and reused everywhere.
 
 When the margin LP of a partial sign pattern finds no interior point (optimum t* <= 0,
-see :class:`~robustlaw.lipschitz._exact_geometry.RegionLP`), its dual solution is a
+see :class:`~robustlaw._pl.lp.RegionLP`), its dual solution is a
 Gordan / Farkas certificate: weights mu_l >= 0 on at most d + 1 fixed units with
 
     sum_l mu_l sigma_l w_l = 0,   sum_l mu_l sigma_l b_l = t* sum_l mu_l <= 0,
@@ -14,7 +14,7 @@ is forced to its other side without an LP (unit propagation, as in clause learni
 a node matching a whole no-good is empty.
 
 Patterns are packed into 64-bit words and each literal keeps the rows holding it, so
-that propagation (compiled: :func:`~robustlaw.lipschitz._exact_kernels.unit_propagation`)
+that propagation (compiled: :func:`~robustlaw._pl.kernels.unit_propagation`)
 checks only the no-goods a newly fixed unit can make unit.
 """
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from robustlaw.lipschitz._exact_kernels import unit_propagation
+from robustlaw._pl.kernels import unit_propagation
 
 __all__ = ["NoGoods"]
 
@@ -164,7 +164,7 @@ class NoGoods:
         self, sign: np.ndarray, changed: np.ndarray | None = None, since: int = 0
     ) -> tuple[np.ndarray, np.ndarray, bool]:
         """Unit propagation to a fixed point
-        (compiled: :func:`~robustlaw.lipschitz._exact_kernels.unit_propagation`).
+        (compiled: :func:`~robustlaw._pl.kernels.unit_propagation`).
 
         Parameters
         ----------

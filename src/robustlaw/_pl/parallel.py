@@ -11,11 +11,13 @@ is the largest of the main process's open bound, the helpers' final open bounds 
 every pruned bound; a helper that dies or does not answer in time leaves the bound its
 part had when it was handed out, which is still certified.
 
-Helpers are started with the ``spawn`` method (no fork of a process that holds threads
-of torch, BLAS or HiGHS), so a script that asks for them must guard its entry point with
-``if __name__ == "__main__":``. They are started once per :class:`Helpers` and serve
-every member of a family; they import the library while the main process samples and
-climbs, so their start-up (about 1 s) overlaps useful work.
+Helpers are started by :func:`robustlaw._spawn.start_process` (``spawn``, with the
+caller's main module hidden, so any caller can start them: a plain script, a notebook, a
+Ray worker). They are started once per :class:`Helpers` and serve every member of a
+family; they import the library while the main process samples and climbs, so their
+start-up (about 1 s) overlaps useful work. Each job carries the network, the
+:class:`~robustlaw._pl.settings.ExactSettings` and the no-goods, so a helper searches
+with the caller's settings.
 
 The search over R^d and the ball is split; on the sphere (where leaves need the main
 process's tangential LPs) the main process searches alone.
@@ -23,7 +25,6 @@ process's tangential LPs) the main process searches alone.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import pickle
 import queue
 import time
@@ -33,16 +34,13 @@ from typing import Any
 
 import numpy as np
 
-from robustlaw.lipschitz._exact_bnb import Incumbent, _Search
-from robustlaw.lipschitz._exact_geometry import RegionLP, member_problem
+from robustlaw._pl.bnb import Incumbent, _Search
+from robustlaw._pl.lp import RegionLP
+from robustlaw._pl.net import PLNet
+from robustlaw._pl.settings import ExactSettings
+from robustlaw._spawn import CONTEXT, start_process
 
 __all__ = ["Helpers"]
-
-#: Seconds past the deadline that the main process waits for a helper's final answer
-#: before it counts the helper's part as open (at the bound it was handed out with).
-GRACE_SECONDS = 5.0
-#: Seconds a blocking wait for a helper's message lasts before liveness is checked.
-POLL_SECONDS = 0.05
 
 
 def _helper_main(index: int, inbox: Any, outbox: Any, shared: Any) -> None:
@@ -64,9 +62,10 @@ def _helper_main(index: int, inbox: Any, outbox: Any, shared: Any) -> None:
 
 
 def _run_job(index: int, job: dict, inbox: Any, outbox: Any, shared: Any) -> dict:
-    net = job["net"]
-    prob = member_problem(net["W"], net["b"], net["a"], net["v"], net["alpha"])
-    lp = RegionLP(prob.W, prob.b, ball=job["ball"], backend=job["lp_backend"])
+    net: PLNet = job["net"]
+    settings: ExactSettings = job["settings"]
+    prob = net.arrangement
+    lp = RegionLP(prob.W, prob.b, job["ball"], cuts=settings.cuts, warm=settings.warm_lp)
     lp.nogoods = job["nogoods"]
     seconds = job["seconds"]
     deadline = None if seconds is None else time.perf_counter() + seconds
@@ -81,6 +80,7 @@ def _run_job(index: int, job: dict, inbox: Any, outbox: Any, shared: Any) -> dic
         lp,
         leaf,
         Incumbent(),
+        settings,
         tol=job["tol"],
         deadline=deadline,
         shared=shared,
@@ -115,28 +115,25 @@ def _run_job(index: int, job: dict, inbox: Any, outbox: Any, shared: Any) -> dic
 
 
 class Helpers:
-    """``n`` helper processes for :func:`~robustlaw.lipschitz._exact_bnb.branch_and_bound`.
+    """``n`` helper processes for :func:`~robustlaw._pl.bnb.branch_and_bound`.
 
     Use as a context manager; :meth:`search` is the ``parallel`` argument of
     ``branch_and_bound`` once :meth:`bind` has given it the member's network.
     """
 
-    def __init__(self, n: int) -> None:
-        ctx = mp.get_context("spawn")
-        self.shared = ctx.RawArray("d", n + 1)
-        self.outbox = ctx.Queue()
-        self.inboxes = [ctx.Queue() for _ in range(n)]
-        self.procs = [
-            ctx.Process(
-                target=_helper_main,
-                args=(i, self.inboxes[i], self.outbox, self.shared),
-                daemon=True,
-                name=f"robustlaw-exact-helper-{i}",
-            )
-            for i in range(n)
-        ]
-        for proc in self.procs:
-            proc.start()
+    def __init__(self, n: int, settings: ExactSettings) -> None:
+        self.settings = settings
+        self.shared = CONTEXT.RawArray("d", n + 1)
+        self.outbox = CONTEXT.Queue()
+        self.inboxes = [CONTEXT.Queue() for _ in range(n)]
+        self.procs = []
+        try:
+            for i in range(n):
+                args = (i, self.inboxes[i], self.outbox, self.shared)
+                self.procs.append(start_process(_helper_main, *args, name=f"robustlaw-exact-{i}"))
+        except BaseException:
+            self.close()
+            raise
         self.ready: set[int] = set()
         self.dead: set[int] = set()
         self.job: dict = {}
@@ -160,12 +157,12 @@ class Helpers:
         """Wait until every helper has started (True) or ``timeout`` seconds passed."""
         end = time.perf_counter() + timeout
         while len(self.ready) < len(self.procs) and time.perf_counter() < end:
-            self._drain(POLL_SECONDS, lambda message: None)
+            self._drain(self.settings.poll_seconds, lambda message: None)
         return len(self.ready) == len(self.procs)
 
-    def bind(self, net: dict, ball: bool, lp_backend: str, tol: float) -> Helpers:
+    def bind(self, net: PLNet, ball: bool, tol: float) -> Helpers:
         """The member whose tree the next :meth:`search` splits."""
-        self.job = {"net": net, "ball": ball, "lp_backend": lp_backend, "tol": tol}
+        self.job = {"net": net, "ball": ball, "settings": self.settings, "tol": tol}
         return self
 
     # ------------------------------------------------------------------ messages
@@ -286,7 +283,7 @@ class Helpers:
                     if i not in asked:
                         self.inboxes[i].put(("give",))
                         asked.add(i)
-                self._drain(POLL_SECONDS, handle)
+                self._drain(self.settings.poll_seconds, handle)
                 self._check_alive(busy, lost)
             hand_out()
 
@@ -301,15 +298,16 @@ class Helpers:
 
         complete = search.run(max_nodes, report, hook)
         # wait for the helpers' final answers (they keep the same deadline)
-        limit = None if search.deadline is None else search.deadline + GRACE_SECONDS
+        grace = self.settings.grace_seconds
+        limit = None if search.deadline is None else search.deadline + grace
         while busy:
             if limit is not None and time.perf_counter() > limit:
                 for i in list(busy):
                     self.procs[i].terminate()
                     self.dead.add(i)
-                    lost(i, f"helper {i} did not answer within {GRACE_SECONDS} s of the deadline")
+                    lost(i, f"helper {i} did not answer within {grace} s of the deadline")
                 break
-            self._drain(POLL_SECONDS, handle)
+            self._drain(self.settings.poll_seconds, handle)
             self._check_alive(busy, lost)
         self.ready -= self.dead
         if errors:
