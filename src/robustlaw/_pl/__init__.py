@@ -17,7 +17,8 @@ Everything about a two-layer piecewise-linear network's geometry lives here, bel
   :func:`sphere_point` / :func:`tangential_upper` (the sphere);
 - :mod:`~robustlaw._pl.settings`: :class:`ExactSettings`, :class:`RegionSearchSettings`,
   :class:`CutSettings`, frozen values passed down (and to helper processes);
-- :mod:`~robustlaw._pl.domain`: the domains (R^d, ball, sphere) and their points.
+- :mod:`~robustlaw._pl.domain`: the domains (R^d, ball, sphere) and their points;
+- :func:`threads_for`: one intra-op thread for small tensor work.
 """
 
 from robustlaw._pl.bounds import (
@@ -43,6 +44,7 @@ from robustlaw._pl.settings import (
     settings_from,
 )
 from robustlaw._pl.sphere import sphere_point, tangential_upper
+from robustlaw._pl.threads import threads_for
 
 __all__ = [
     "DOMAINS",
@@ -79,4 +81,5 @@ __all__ = [
     "start_helpers",
     "tangential",
     "tangential_upper",
+    "threads_for",
 ]

@@ -17,11 +17,13 @@ from robustlaw.fitting.penalties import (
     grad_norm_penalty,
 )
 from robustlaw.fitting.report import STATUSES, FitReport, MemberFit
+from robustlaw.fitting.settings import EFFORTS, SearchSettings
 from robustlaw.fitting.smoothest import SmoothestResult, smoothest_fit, support_points
 from robustlaw.fitting.targets import BelowNoise, Interpolate, resolve_threshold
 
 __all__ = [
     "DEFAULTS",
+    "EFFORTS",
     "PENALTIES",
     "STATUSES",
     "BelowNoise",
@@ -32,6 +34,7 @@ __all__ = [
     "Interpolate",
     "MemberFit",
     "Penalty",
+    "SearchSettings",
     "SmoothestResult",
     "certified_bounds",
     "fit",

@@ -3,6 +3,9 @@
 For data on the unit sphere, :mod:`robustlaw.models.constructions` builds interpolants of
 known size and certified Lipschitz constant (docs/science.md section 4; docs/constructions.md):
 
+- k >= n: the cone interpolant (each point's own disjoint cap with a piecewise-linear
+  profile, the k units spent where the points are tightest); its sphere constant is a
+  closed form;
 - k >= 2n: the cap interpolant (2n units); with disjoint caps its sphere constant has the
   closed form max|y_i| sqrt(2s - s^2)/s, with the largest interpolating s the caps overlap
   (a different, larger constant, but a useful start for smoothing);
@@ -27,7 +30,10 @@ from torch import Tensor
 
 from robustlaw.models.two_layer import TwoLayer
 
-__all__ = ["construction_starts"]
+__all__ = ["KINDS", "construction_starts"]
+
+#: The constructions :func:`construction_starts` can build.
+KINDS = ("cones", "caps", "grouped", "memorizer")
 
 
 def _pad(
@@ -58,6 +64,7 @@ def construction_starts(
     widths: Sequence[int],
     seed: int = 0,
     output_bias: bool = False,
+    kinds: Sequence[str] = KINDS,
     dtype: torch.dtype | None = None,
     device: str | torch.device | None = None,
 ) -> TwoLayer | None:
@@ -73,6 +80,9 @@ def construction_starts(
         Target widths k (duplicates are built once).
     seed : int
         Seeds the spare units and the grouped construction.
+    kinds : sequence of str
+        Which constructions to build (:data:`KINDS`: "cones", "caps", "grouped",
+        "memorizer").
     output_bias : bool
         Give the family an output bias c (else a construction's output bias is carried by
         one spare unit relu(0 . x + 1) with output weight c, when the width leaves one).
@@ -88,6 +98,10 @@ def construction_starts(
     """
     from robustlaw.models import constructions as C
 
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown:
+        raise ValueError(f"kinds must be among {list(KINDS)}, got {unknown}")
+
     dtype = X.dtype if dtype is None else dtype
     device = X.device if device is None else device
     Xd = X.detach().to(device="cpu", dtype=torch.float64)
@@ -101,6 +115,8 @@ def construction_starts(
             try:
                 if name.startswith("cap"):
                     built[name] = C.cap_interpolant(Xd, yd, **kw)
+                elif name.startswith("cones"):
+                    built[name] = C.cone_interpolant(Xd, yd, **kw)
                 elif name.startswith("grouped"):
                     built[name] = C.grouped_cap_interpolant(Xd, yd, seed=seed, **kw)
                 else:
@@ -112,11 +128,14 @@ def construction_starts(
     rows: list[tuple[Tensor, Tensor, Tensor, float, dict[str, Any]]] = []
     for k in sorted({int(w) for w in widths}):
         options: list[tuple[str, dict[str, Any]]] = []
-        if k >= 2 * n:
+        if "cones" in kinds and k >= int((yd != 0).sum()):
+            options.append((f"cones_{k}", {"k": k}))
+        if "caps" in kinds and k >= 2 * n:
             options += [("cap_disjoint", {"s": "disjoint"}), ("cap_max", {"s": "max"})]
-        if n / d < k < 2 * n:
+        if "grouped" in kinds and n / d < k < 2 * n:
             options.append((f"grouped_{k}", {"k": k}))
-        options.append(("memorizer", {}))  # only where no cap construction fits
+        if "memorizer" in kinds:
+            options.append(("memorizer", {}))  # only where no cap construction fits
         fitted = False
         for name, kw in options:
             if name == "memorizer" and fitted:
@@ -133,7 +152,7 @@ def construction_starts(
             W, a, b, c, units = padded
             fitted = True
             interval = report.lipschitz.get("sphere")
-            kind = name.split("_")[0] if not name.startswith("cap") else name
+            kind = name.split("_")[0] if not name.startswith("cap_") else name
             rows.append(
                 (
                     W,

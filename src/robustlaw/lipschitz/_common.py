@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -13,6 +11,7 @@ import torch
 from torch import Tensor
 
 from robustlaw._pl.bounds import SAFETY as SAFETY  # the padding of every upper bound
+from robustlaw._pl.threads import threads_for as threads_for
 from robustlaw.lipschitz.domain import witness_value
 from robustlaw.lipschitz.result import Budget, MethodResult, Witness, normalize_domain
 from robustlaw.lipschitz.stack import Stack, as_stack
@@ -58,25 +57,6 @@ def check_positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
-
-
-@contextmanager
-def threads_for(elements: int) -> Iterator[None]:
-    """Run small tensor work on one thread (restored afterwards).
-
-    Intra-op parallelism on tensors of a few thousand entries costs far more in thread
-    wake-ups than it saves, and on a loaded machine it can slow small batched matrix
-    products down a hundredfold; the methods' inner loops work on such tensors.
-    """
-    before = torch.get_num_threads()
-    small = elements < 2**26
-    if small and before > 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if small and before > 1:
-            torch.set_num_threads(before)
 
 
 class Clock:

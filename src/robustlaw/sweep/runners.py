@@ -413,10 +413,13 @@ def _fit_members(family: Family, data: _Data, cfg: TrialConfig) -> tuple[Family,
         status = "reached" if row["fits"] else "budget"
         if not math.isfinite(row["mse"]):
             status = "diverged"
+        # the search's certified bound holds where it was certified (an R^d bound holds
+        # on every domain)
+        holds = row.get("upper_domain", "rd") in ("rd", cfg.lipschitz.domain)
         bounds = Bracket().tightened(
             float(row["lower_sampled"]) if on_rd else math.nan,
             "max gradient norm at data and support points (smoothest_fit)",
-            float(row["upper"]),
+            float(row["upper"]) if holds else math.nan,
             f"{row['upper_name']} (smoothest_fit)",
         )
         blob = {

@@ -685,6 +685,10 @@ def _section_checks(grid: GridSpec) -> list[tuple[str, str]]:
         problems.append(("fit.optimizer", "the smoothest-fit search trains with 'adam'"))
     if fit.smoothest and families - {"two_layer"}:
         problems.append(("fit.smoothest", "the smoothest-fit search takes two_layer families"))
+    if fit.smoothest and fit.options:
+        from robustlaw.fitting.settings import check_search_options
+
+        problems.extend((f"fit.options.{k}", why) for k, why in check_search_options(fit.options))
     if grid.kind is None:
         kinds = {FAMILIES[f] for f in model.family}
         if len(kinds) > 1:

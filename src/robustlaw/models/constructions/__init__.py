@@ -11,6 +11,8 @@ condition holds, and certified Lipschitz intervals, closed forms where they exis
   (between n / group_size and n units);
 - :func:`cap_interpolant`: ReLU TwoLayer, 2n units; on the sphere with disjoint caps
   Lip = max|y_i| sqrt(2s - s^2) / s; on R^d a different, larger number;
+- :func:`cone_interpolant`: ReLU TwoLayer, between n and k units: each point's own disjoint
+  cap with a piecewise-linear profile; Lip on the sphere in closed form;
 - :func:`radial_bump_interpolant`: a sum of radial bumps (not in F_k), p = n (d + 1),
   Lip = max|y_i| 8 / (3 sqrt(3) r0) on R^d when the supports are disjoint.
 
@@ -35,6 +37,11 @@ from robustlaw.models.constructions.caps import (
     cap_s_disjoint,
     cap_s_max,
 )
+from robustlaw.models.constructions.cones import (
+    cone_interpolant,
+    cone_lipschitz_sphere,
+    cone_profile,
+)
 from robustlaw.models.constructions.grouped import grouped_cap_interpolant
 from robustlaw.models.constructions.small import baum_memorizer, relu_memorizer
 
@@ -51,6 +58,9 @@ __all__ = [
     "cap_lipschitz_sphere",
     "cap_s_disjoint",
     "cap_s_max",
+    "cone_interpolant",
+    "cone_lipschitz_sphere",
+    "cone_profile",
     "grouped_cap_interpolant",
     "radial_bump_interpolant",
     "relu_memorizer",
