@@ -78,7 +78,8 @@ def test_bound_and_data_info(work):
 
 
 def test_lipschitz_with_the_exact_solver(work):
-    args = ("lipschitz", "m.pt", "--methods", "exact", "--data", "points.csv", "--json")
+    args = ("lipschitz", "m.pt", "--methods", "exact", "--data", "points.csv", "--json",
+            "--budget-seconds", "60")  # fmt: skip
     (member,) = parsed(run(*args, cwd=work))["members"]
     assert member["methods"]["exact"]["status"] == "ok" and member["exact"] > 0
     payload = parsed(run("lipschitz", "m.pt", "--json", cwd=work))  # lower and upper groups

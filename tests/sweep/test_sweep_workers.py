@@ -243,7 +243,9 @@ def test_ctrl_c_stops_the_workers_and_keeps_what_was_stored(tmp_path):
     raw = toy_spec(
         seeds=list(range(6)),
         data={"n": [10, 14]},
-        model={"options": {"started": str(started), "sleep": 0.4, "log": str(log)}},
+        # long batches: the sweep must still be running when the signal comes, even when this
+        # process is not scheduled for a few seconds on a loaded machine
+        model={"options": {"started": str(started), "sleep": 2.0, "log": str(log)}},
     )
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(yaml.safe_dump(raw))

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress
 from torch import Tensor
 
+from robustlaw._progress import progress_bar
 from robustlaw.fitting.adam import BatchedAdam
 from robustlaw.fitting.analytic import analytic_supported
 from robustlaw.fitting.chunking import Chunk, default_chunk_bytes, extract, plan_chunks, write_back
@@ -114,18 +114,7 @@ def _per_member(name: str, value: Any, B: int) -> Tensor:
 
 
 def _progress(enabled: bool | None) -> Progress:
-    console = Console(stderr=True)
-    show = console.is_terminal if enabled is None else bool(enabled) and console.is_terminal
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} steps"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-        disable=not show,
-    )
+    return progress_bar(enabled, "{task.completed}/{task.total} steps", remaining=True)
 
 
 # --------------------------------------------------------------------------- one chunk

@@ -40,11 +40,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import Tensor
 
 from robustlaw._pl import normalize_domain, threads_for
+from robustlaw._progress import progress_bar
 from robustlaw.fitting._certify import certified_interval, pattern_sdp_value
 from robustlaw.fitting.certified_search import certified_descent, supports_certified_descent
 from robustlaw.fitting.domain_penalty import PointPool, on_sphere
@@ -236,17 +235,7 @@ class _Bar:
     """One progress bar over the whole search (rich, on stderr, only on a terminal)."""
 
     def __init__(self, enabled: bool | None, total: int) -> None:
-        console = Console(stderr=True)
-        show = console.is_terminal if enabled is None else bool(enabled) and console.is_terminal
-        self.progress = Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.percentage:>3.0f}%"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            disable=not show,
-        )
+        self.progress = progress_bar(enabled, "{task.percentage:>3.0f}%")
         self.task = self.progress.add_task("smoothest fit", total=max(total, 1))
 
     def stage(self, name: str) -> None:

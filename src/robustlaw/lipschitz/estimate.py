@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
+from robustlaw._progress import progress_bar
 from robustlaw.lipschitz._common import as_points, empty_result, prepare
 from robustlaw.lipschitz.result import (
     METHODS,
@@ -333,17 +333,7 @@ def _best_lower_result(results: dict[str, MethodResult], B: int, domain: str) ->
 
 def _progress(enabled: bool | None) -> Progress:
     """A progress bar over the methods on stderr, shown on a terminal only."""
-    console = Console(stderr=True)
-    show = console.is_terminal if enabled is None else bool(enabled) and console.is_terminal
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} methods"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not show,
-    )
+    return progress_bar(enabled, "{task.completed}/{task.total} methods")
 
 
 def _share(names: Sequence[str], i: int, remaining: float) -> float:
