@@ -209,7 +209,13 @@ def test_a_plain_script_without_a_main_guard_runs_on_workers(tmp_path):
 
 
 DRIVER = """
+import signal
 import sys
+# as in a terminal: Ctrl-C raises KeyboardInterrupt even if the test process that started
+# this one ignores SIGINT (an ignored signal stays ignored across exec)
+inherited = signal.getsignal(signal.SIGINT)
+print("inherited SIGINT handler:", inherited, file=sys.stderr)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {here!r})
 import sweep_toy_runner
 from robustlaw.sweep import run_sweep
