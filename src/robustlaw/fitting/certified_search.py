@@ -278,7 +278,7 @@ def certified_descent(
     steps: int,
     patience: int,
     lr: float,
-    temperature: float = 0.01,
+    temperature: float = 0.05,
     on_round: Callable[[int], None] | None = None,
 ) -> CertifiedDescent:
     """Minimize the pattern-SDP certificate of every member while holding its fit.

@@ -120,7 +120,7 @@ class SearchSettings:
     minmax_steps: int = 25
     minmax_top: int = 1
     minmax_patience: int = 2
-    minmax_temperature: float = 0.01
+    minmax_temperature: float = 0.05
     chunk_bytes: int | None = None
 
     def __post_init__(self) -> None:
