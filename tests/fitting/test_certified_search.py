@@ -89,13 +89,17 @@ def fitted():
     return X, y, fam
 
 
-def test_descent_holds_the_fit_and_never_raises_the_certificate(fitted):
+@pytest.mark.parametrize("temperature", [0.0, 0.01, 0.05])
+def test_descent_holds_the_fit_and_never_raises_the_certificate(fitted, temperature):
     X, y, fam = fitted
     with torch.no_grad():
         before = fam(X).clone()
         fits = ((before - y) ** 2).mean(dim=1) <= 1e-4
     assert bool(fits.all())
-    res = certified_descent(fam, X, y, 1e-4, tau=0.9e-4, rounds=6, steps=20, patience=2, lr=3e-3)
+    res = certified_descent(
+        fam, X, y, 1e-4, tau=0.9e-4, rounds=6, steps=20, patience=2, lr=3e-3,
+        temperature=temperature,
+    )  # fmt: skip
     assert (res.value <= res.start * (1 + 1e-12)).all()
     assert (res.value < res.start).any()  # it moves somewhere
     with torch.no_grad():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import pickle
 
 import pytest
@@ -37,6 +38,8 @@ def test_presets_are_frozen_picklable_and_ordered_by_effort():
         ({"certify_methods": ("lipsdp",)}, "certify_methods"),
         ({"domain_strengths": ()}, "domain_strengths"),
         ({"fit_steps": True}, "fit_steps"),
+        ({"minmax_temperature": -0.01}, "minmax_temperature"),
+        ({"minmax_temperature": math.inf}, "minmax_temperature"),
         ({"steps_per_round": 3}, "unknown search setting"),
     ],
 )

@@ -44,8 +44,6 @@ __all__ = ["CertifiedDescent", "certified_descent", "supports_certified_descent"
 
 #: Fixed-point iterations of the dual refresh at the start of a round.
 _DUAL_ITERATIONS = 60
-#: Relative temperature of the soft maximum over eigenvalues in the descent objective.
-_TEMPERATURE = 0.05
 
 
 @dataclass(frozen=True)
@@ -189,7 +187,9 @@ def _ball(out: Tensor, y: Tensor, radius: float) -> Tensor:
 class _Descent:
     """The state of one descent: weights, the held outputs z, Adam's moments."""
 
-    def __init__(self, family: TwoLayer, X: Tensor, y: Tensor, tau: float, lr: float) -> None:
+    def __init__(
+        self, family: TwoLayer, X: Tensor, y: Tensor, tau: float, lr: float, temperature: float
+    ) -> None:
         act = family.activation
         self.slopes = (float(min(act.slopes)), float(max(act.slopes)))
         work = torch.float64
@@ -201,6 +201,7 @@ class _Descent:
         out = self.ops(self.values)[0]
         self.z = _ball(out, self.y, math.sqrt(self.X.shape[0] * tau))
         self.lr = lr
+        self.temperature = temperature
         self.t = 0
         value, lam = self.certify(self.values)
         self.loglam = lam.clamp(min=1e-300).log()
@@ -236,7 +237,7 @@ class _Descent:
         self.t += 1
         leaves = [v.detach().requires_grad_(True) for v in self.values]
         ll = self.loglam.detach().requires_grad_(True)
-        obj = sdp_certificate(self.columns(leaves), ll.exp(), temperature=_TEMPERATURE).sum()
+        obj = sdp_certificate(self.columns(leaves), ll.exp(), temperature=self.temperature).sum()
         grads = torch.autograd.grad(obj, [*leaves, ll], allow_unused=True)
         grads = [
             torch.zeros_like(x) if g is None else g
@@ -277,6 +278,7 @@ def certified_descent(
     steps: int,
     patience: int,
     lr: float,
+    temperature: float = 0.05,
     on_round: Callable[[int], None] | None = None,
 ) -> CertifiedDescent:
     """Minimize the pattern-SDP certificate of every member while holding its fit.
@@ -296,6 +298,11 @@ def certified_descent(
         Rounds, steps per round, rounds without improvement before a member stops.
     lr : float
         Adam's step size (the units are balanced first, so parameters are of order one).
+    temperature : float
+        Relative temperature of the soft maximum over eigenvalues in the descent's
+        objective (:func:`robustlaw.fitting._certify.sdp_certificate`; 0: lambda_max itself,
+        a subgradient step where eigenvalues meet). The rounds' values are certified at
+        temperature 0 whatever this is.
     on_round : callable, optional
         Called with the round number after every round (progress).
 
@@ -307,7 +314,7 @@ def certified_descent(
         raise ValueError(
             f"the certified search needs relu or leaky_relu units, got {family.activation.name!r}"
         )
-    run = _Descent(family, X, y, tau, lr)
+    run = _Descent(family, X, y, tau, lr, temperature)
     best_value = run.start.clone()
     best = [v.clone() for v in run.values]
     alive = run.mse(run.values) <= threshold

@@ -94,6 +94,10 @@ class SearchSettings:
         Candidates per (width, seed) that the certified search refines.
     minmax_patience : int
         Rounds without a lower certified bound before a candidate stops.
+    minmax_temperature : float
+        Relative temperature of the soft maximum over the eigenvalues that the certified
+        search descends on (>= 0; 0 is lambda_max itself). The values it reports are
+        certified at temperature 0 whatever this is.
     chunk_bytes : int, optional
         Activation budget of one evaluation chunk (:func:`robustlaw.fitting.fit`).
     """
@@ -116,6 +120,7 @@ class SearchSettings:
     minmax_steps: int = 25
     minmax_top: int = 1
     minmax_patience: int = 2
+    minmax_temperature: float = 0.05
     chunk_bytes: int | None = None
 
     def __post_init__(self) -> None:
@@ -127,6 +132,9 @@ class SearchSettings:
             _int(name, getattr(self, name), 1)
         _positive("lr", self.lr)
         _positive("certify_seconds", self.certify_seconds)
+        t = self.minmax_temperature
+        if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t < 0:
+            raise ValueError(f"minmax_temperature must be a non-negative finite number, got {t!r}")
         if isinstance(self.margin, bool) or not isinstance(self.margin, int | float):
             raise ValueError(f"margin must be a number in [0, 1), got {self.margin!r}")
         if not 0 <= self.margin < 1:

@@ -450,7 +450,8 @@ def _descend(
         done = certified_descent(
             candidates.select(rows), s.X, s.y, s.threshold, tau=s.tau,
             rounds=st.minmax_rounds, steps=st.minmax_steps, patience=st.minmax_patience,
-            lr=st.lr, on_round=lambda _r, share=share: s.bar.advance(share),
+            lr=st.lr, temperature=st.minmax_temperature,
+            on_round=lambda _r, share=share: s.bar.advance(share),
         )  # fmt: skip
         for j, m in enumerate(done.family.members):
             m.update(penalty="certified", strength=0.0, descended_from=int(rows[j]))
