@@ -12,7 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-__all__ = ["CutSettings", "ExactSettings", "RegionSearchSettings", "settings_from"]
+__all__ = [
+    "CutSettings",
+    "DeepBnBSettings",
+    "ExactSettings",
+    "RegionSearchSettings",
+    "settings_from",
+]
 
 S = TypeVar("S")
 
@@ -155,6 +161,41 @@ class RegionSearchSettings:
             _positive(name, getattr(self, name), 0)
         if not isinstance(self.cuts, CutSettings):
             raise TypeError(f"cuts must be a CutSettings, got {type(self.cuts).__name__}")
+
+
+@dataclass(frozen=True)
+class DeepBnBSettings:
+    """The branch and bound over the activation patterns of a deep stack
+    (:mod:`robustlaw._pl.deep_bnb`).
+
+    Attributes
+    ----------
+    root_iter : int
+        Gradient steps on the root's LipSDP multipliers.
+    node_iter : int
+        Gradient steps on a node's multipliers (started from its parent's).
+    frontier : bool
+        Branch on the first layer with free units (whose pre-activations are affine on the
+        node's region, so the LP decides their sides); False: on any free unit.
+    gap : float
+        Relative gap below which a node is closed against the best lower bound.
+    max_nodes : int or None
+        Nodes bounded before the search stops (None: only the time limit).
+    """
+
+    root_iter: int = 500
+    node_iter: int = 40
+    frontier: bool = True
+    gap: float = 1e-7
+    max_nodes: int | None = None
+
+    def __post_init__(self) -> None:
+        _positive("root_iter", self.root_iter)
+        _positive("node_iter", self.node_iter)
+        if self.max_nodes is not None:
+            _positive("max_nodes", self.max_nodes)
+        if not (isinstance(self.gap, float | int) and 0 <= self.gap < 1):
+            raise ValueError(f"gap must be a number in [0, 1), got {self.gap!r}")
 
 
 def settings_from(cls: type[S], value: Any, name: str = "settings") -> S:

@@ -13,7 +13,9 @@ Registered methods (``robustlaw.lipschitz.METHODS``):
   ``spectral_balanced``, ``averaged_balanced``, ``pattern_enum``, ``pattern_sdp``
   (two-layer), ``lipsdp`` (two-layer and deep), ``lipsdp_schur`` (deep, no cvxpy);
 - ``exact``: branch and bound over activation patterns (two-layer relu / leaky relu);
-  ``deep_exact``: every region of a deep relu / leaky-relu stack (small d, R^d).
+  ``deep_exact``: every region of a deep relu / leaky-relu stack (small d, R^d);
+  ``deep_bnb``: branch and bound over the patterns of every layer of a deep stack (R^d;
+  exact when its gap closes, the certified interval at the budget otherwise).
 
 The two-layer methods stand on the piecewise-linear engine (:mod:`robustlaw._pl`); its
 settings (:class:`ExactSettings`, :class:`RegionSearchSettings`, :class:`CutSettings`)

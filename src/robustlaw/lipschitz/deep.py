@@ -5,6 +5,9 @@
 - ``deep_exact`` (exact, R^d): every region visited by
   :func:`robustlaw._pl.deep.enumerate_regions`; proven when the walk finishes within the
   budget (small d and widths), else no bound;
+- ``deep_bnb`` (exact, R^d): branch and bound over the activation patterns of the layers
+  (:func:`robustlaw._pl.deep_bnb.deep_bnb`), exact when its gap closes, the certified
+  interval at the budget otherwise;
 - ``lipsdp_schur`` (upper): LipSDP-Neuron solved on its multipliers alone
   (:func:`robustlaw._pl.deep_sdp.lipsdp_schur`), the certificate checked in float64 by
   :func:`robustlaw.lipschitz.lipsdp.certify_lipsdp`; no cvxpy.
@@ -21,8 +24,9 @@ import torch
 
 from robustlaw._pl import RegionSearchSettings
 from robustlaw._pl.deep import DeepNet, deep_region_search, enumerate_regions
+from robustlaw._pl.deep_bnb import deep_bnb
 from robustlaw._pl.deep_sdp import lipsdp_schur
-from robustlaw._pl.settings import settings_from
+from robustlaw._pl.settings import DeepBnBSettings, settings_from
 from robustlaw.lipschitz._common import (
     SAFETY,
     as_points,
@@ -38,7 +42,13 @@ from robustlaw.lipschitz.lower import _generator, candidate_points
 from robustlaw.lipschitz.result import Budget, MethodResult, Witness, register_method
 from robustlaw.lipschitz.stack import Stack
 
-__all__ = ["deep_exact", "deep_nets", "deep_region_search_method", "lipsdp_schur_bound"]
+__all__ = [
+    "deep_bnb_method",
+    "deep_exact",
+    "deep_nets",
+    "deep_region_search_method",
+    "lipsdp_schur_bound",
+]
 
 
 def _why_not(stack: Stack) -> str | None:
@@ -185,6 +195,76 @@ def deep_exact(
         seconds[b] = time.perf_counter() - t0
     return MethodResult(
         method="deep_exact",
+        kind="exact",
+        domain=domain,
+        lower=lower,
+        upper=upper,
+        seconds=seconds,
+        status=status,
+        witnesses=witnesses,
+        info=info,
+    )
+
+
+@register_method(
+    "deep_bnb",
+    "exact",
+    ("mlp",),
+    ("rd",),
+    "branch and bound over the activation patterns of every layer (LP + pinned LipSDP)",
+)
+def deep_bnb_method(
+    model: Any,
+    domain: str = "rd",
+    budget: Budget | None = None,
+    X: Any = None,
+    lower_hint: MethodResult | None = None,
+    settings: DeepBnBSettings | dict | None = None,
+    seed: int = 0,
+    device: Any = None,
+) -> MethodResult:
+    """Lip(f) on R^d by branch and bound over the patterns of a deep relu / leaky-relu stack.
+
+    Nodes fix units layer by layer; each is bounded by LipSDP-Neuron with its fixed
+    units' slopes pinned (certified in float64) and checked for realizability by the
+    region LP, which also fixes the units that cannot flip
+    (:func:`robustlaw._pl.deep_bnb.deep_bnb`). The incumbent starts from the witnesses of
+    ``lower_hint`` (estimate passes the best lower bounds so far) or, without one, from
+    the region search run for a fifth of ``budget.seconds``. Status "ok" when the gap
+    closed (lower = upper up to 1e-7), "budget" with the certified interval otherwise.
+    """
+    stack, domain, budget = prepare(model, domain, budget, device)
+    settings = settings_from(DeepBnBSettings, settings)
+    why = _why_not(stack)
+    if why:
+        return not_applicable("deep_bnb", "exact", domain, stack.B, why)
+    X = as_points(X, stack)
+    scale = _scale(X, stack.d)
+    B = stack.B
+    lower, upper, seconds = np.zeros(B), np.full(B, math.inf), np.zeros(B)
+    status, info, witnesses = [], [], []
+    if lower_hint is None:  # seed the incumbent with the region search
+        sub = None if budget.seconds is None else budget.seconds / 5
+        lower_hint = deep_region_search_method(stack, domain, Budget(seconds=sub), X=X, seed=seed)
+    for b, net in enumerate(deep_nets(stack)):
+        t0 = time.perf_counter()
+        hint = lower_hint.witnesses[b] if lower_hint.witnesses else None
+        points = [hint.x] if hint is not None and hint.x2 is None else []
+        spent = float(lower_hint.seconds[b]) if lower_hint.method == "deep_region_search" else 0.0
+        left = None if budget.seconds is None else max(budget.seconds - spent, 0.0)
+        res = deep_bnb(net, scale, left, points, settings)
+        w = None
+        if res.x is not None:
+            value = witness_value(stack, b, Witness(x=res.x, value=0.0), domain)
+            if value > 0:
+                w, lower[b] = Witness(x=res.x, value=value), value
+        upper[b] = max(res.upper, lower[b])
+        witnesses.append(w)
+        status.append("ok" if res.closed else "budget")
+        info.append(res.stats)
+        seconds[b] = time.perf_counter() - t0
+    return MethodResult(
+        method="deep_bnb",
         kind="exact",
         domain=domain,
         lower=lower,

@@ -62,7 +62,9 @@ DEFAULT_LOWER = (
     "region_search",
     "deep_region_search",
 )
-#: The default certified upper bounds (``lipsdp`` only when cheap, see :func:`estimate`).
+#: The default certified upper bounds (``lipsdp`` only when cheap, see :func:`estimate`);
+#: on deep stacks the branch and bound ``deep_bnb`` (an exact method: it runs last, from
+#: the best lower bounds, with the time that remains).
 DEFAULT_UPPER = (
     "spectral",
     "path_norm",
@@ -73,9 +75,14 @@ DEFAULT_UPPER = (
     "pattern_sdp",
     "lipsdp_schur",
     "lipsdp",
+    "deep_bnb",
 )
 #: Method groups accepted by :func:`estimate`.
-GROUPS = {"lower": DEFAULT_LOWER, "upper": DEFAULT_UPPER, "exact": ("exact", "deep_exact")}
+GROUPS = {
+    "lower": DEFAULT_LOWER,
+    "upper": DEFAULT_UPPER,
+    "exact": ("exact", "deep_exact", "deep_bnb"),
+}
 
 #: In the "upper" group, LipSDP (cvxpy) runs on deep stacks with at most this many
 #: hidden units; on two-layer networks ``pattern_sdp`` reaches LipSDP's value faster.
@@ -97,6 +104,7 @@ SHARES = {
     "lipsdp": 2.0,
     "pattern_enum": 1.0,
     "pattern_sdp": 1.0,
+    "deep_bnb": 6.0,
 }
 #: Weight of a method not in :data:`SHARES` (the closed forms and the simple lower bounds).
 DEFAULT_SHARE = 0.25
