@@ -61,6 +61,16 @@ def test_enumeration_equals_brute_force(d, widths, seed):
         assert net.value(res.x, "rd") <= truth * (1 + 1e-9)
 
 
+def test_enumeration_finds_a_sliver_region_far_from_the_origin():
+    # its best region is a sliver about 1e6 from the origin, thinner there than a fixed
+    # step across a neighbouring facet: stepping over it missed the Lipschitz constant
+    net = deep_nets(L.as_stack(_net(2, [3, 6], 499)))[0]
+    res = enumerate_regions(net, np.zeros(2))
+    assert res.complete
+    assert res.value == pytest.approx(brute_force(net), rel=1e-9)
+    assert net.value(res.x, "rd") == pytest.approx(res.value, rel=1e-9)
+
+
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     d=st.integers(1, 2),

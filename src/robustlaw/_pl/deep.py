@@ -579,13 +579,33 @@ def enumerate_regions(
             best_w, best_x = val, x
         G, h = reg.sides()
         for normal, p in _facets(G, h, scale):
-            y = p + 1e-6 * (scale + np.linalg.norm(p)) * normal
-            s_new = net.pattern(y)
+            s_new, y = _across(net, p, normal, scale)
             if (key := s_new.tobytes()) in seen:
                 continue
             seen.add(key)
             queue.append((s_new, _interior(net, s_new, y, scale)))
     return Enumeration(best, best_x, len(seen), True)
+
+
+def _across(
+    net: DeepNet, p: np.ndarray, normal: np.ndarray, scale: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pattern just across a facet at its point ``p`` (outward ``normal``), and a
+    point with it.
+
+    The step shrinks until ``p`` lies in the closure of the region reached: a longer
+    step could jump over a region thinner than the step (far from the origin regions
+    can be slivers) into one that does not touch the facet, and the walk would miss it.
+    """
+    size = scale + float(np.linalg.norm(p))
+    step = 1e-6 * size
+    while True:
+        y = p + step * normal
+        s_new = net.pattern(y)
+        G, h = net.region(s_new).sides()
+        if step <= 1e-13 * size or (G @ p <= h + 1e-12 * size).all():
+            return s_new, y
+        step *= 0.125
 
 
 def _interior(net: DeepNet, s: np.ndarray, y: np.ndarray, scale: float) -> np.ndarray:
