@@ -212,6 +212,33 @@ def test_hand_computed_two_dimensional_net():
     assert res.lower[0] == pytest.approx(4.0) and res.upper[0] == pytest.approx(4.0)
 
 
+def _nearly_concurrent(offset: float):
+    """Units x1 = 1, x2 = 1 and a third line through (1, 1) shifted by ``offset``, among
+    four random units (d = 2): the third crosses the line x1 = 1 within ``offset`` of x2."""
+    W, a, b = _random_arrays(2, 7, 11)
+    W[:3] = [[1.0, 0.0], [0.0, 1.0], [1.0, -1.0]]
+    b[:3] = [-1.0, -1.0, offset]
+    return W, a, b
+
+
+@pytest.mark.parametrize("offset", [3e-11, -2e-12])
+def test_enumeration_orders_crossings_closer_than_rounding_exactly(offset):
+    W, a, b = _nearly_concurrent(offset)
+    enum = exact_lipschitz(_net(W, a, b), method="enumeration")
+    bnb = exact_lipschitz(_net(W, a, b), method="branch_and_bound")
+    assert enum.info[0]["algorithm"] == "enumeration" and enum.status == ["ok"]
+    assert enum.lower[0] == pytest.approx(bnb.lower[0], rel=1e-9)
+    assert enum.lower[0] == pytest.approx(_brute_force(W, a, b), rel=1e-9)
+
+
+def test_enumeration_declines_a_vertex_on_three_lines_in_the_plane():
+    W, a, b = _nearly_concurrent(0.0)  # exactly concurrent at (1, 1)
+    res = exact_lipschitz(_net(W, a, b), method="enumeration")
+    assert res.info[0]["enumeration"] == "degenerate"
+    assert res.info[0]["algorithm"] == "branch_and_bound" and res.status == ["ok"]
+    assert res.lower[0] == pytest.approx(_brute_force(W, a, b), rel=1e-9)
+
+
 def test_branch_and_bound_agrees_with_enumeration_beyond_brute_force():
     fam = TwoLayer(d=3, widths=[24], seeds=[3], dtype=torch.float64)
     enum = exact_lipschitz(fam, method="enumeration")

@@ -236,6 +236,7 @@ def solve_exact(
     progress: Callable[[dict], None] | None = None,
     helpers: Helpers | None = None,
     settings: ExactSettings | None = None,
+    floor: float = 0.0,
 ) -> ExactResult:
     """Certified interval on Lip of ``net`` on ``domain`` (exact when proven).
 
@@ -256,6 +257,10 @@ def solve_exact(
     helpers : helper processes that take parts of the tree (:func:`start_helpers`;
         R^d and the ball, under a time limit).
     settings : ExactSettings
+    floor : a certified lower bound found elsewhere (another method's), used to prune
+        the branch and bound: the upper bound stays certified, and the result's lower
+        bound is the solver's own (a member whose tree closes against the floor alone
+        has status "interval: closed by the given lower bound").
     """
     settings = settings or ExactSettings()
     start = time.perf_counter()
@@ -319,6 +324,7 @@ def solve_exact(
             progress=progress,
             on_improve=mem.climb,
             parallel=parallel,
+            floor=floor,
         )
         info.update(nodes=search.nodes, lps=search.lps, climb_lps=mem.climb_lps, **search.info)
         if parallel is not None:
@@ -335,6 +341,8 @@ def solve_exact(
         status = "ok"
     elif not complete:
         status = "budget"
+    elif upper - max(lower, floor) <= tol * upper:
+        status = "interval: closed by the given lower bound"
     elif xw is None:
         status = "interval: no verified witness"
     elif domain == "sphere":

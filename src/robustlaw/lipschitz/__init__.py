@@ -32,6 +32,7 @@ from robustlaw.lipschitz.domain import witness_value
 from robustlaw.lipschitz.estimate import (
     DEFAULT_BUDGET,
     DEFAULT_LOWER,
+    DEFAULT_METHODS,
     DEFAULT_UPPER,
     GROUPS,
     LipschitzReport,
@@ -72,6 +73,7 @@ from robustlaw.lipschitz.upper import (
 __all__ = [
     "DEFAULT_BUDGET",
     "DEFAULT_LOWER",
+    "DEFAULT_METHODS",
     "DEFAULT_UPPER",
     "DOMAINS",
     "GROUPS",
