@@ -351,12 +351,39 @@ def test_lower_hint_seeds_the_search_and_is_reverified():
     hinted = exact_lipschitz(fam, method="branch_and_bound", lower_hint=first, samples=0)
     assert hinted.status == ["ok"]
     assert hinted.lower[0] == pytest.approx(first.lower[0], rel=1e-12)
-    # a point on a kink is no witness and is ignored; a bad shape is an error
+    # a point on a kink is no witness (the region of its signs is searched from its LP
+    # point instead); a bad shape is an error
     on_kink = -fam.b[0, 0].item() * fam.W[0, 0].detach().numpy() / fam.W[0, 0].norm().item() ** 2
     res = exact_lipschitz(fam, method="branch_and_bound", lower_hint=[on_kink])
     assert res.lower[0] == pytest.approx(first.lower[0], rel=1e-9)
     with pytest.raises(ValueError, match="lower_hint"):
         exact_lipschitz(fam, lower_hint=[np.zeros(3)])
+
+
+def test_a_hint_next_to_a_kink_seeds_the_region_of_its_signs():
+    # f = 3 relu(x1) + 4 relu(x2): the hint lies 1e-12 inside the quadrant of gradient (3, 4)
+    fam = _net([[1.0, 0.0], [0.0, 1.0]], [3.0, 4.0], [0.0, 0.0])
+    hint = [np.array([1e-12, 1.0])]
+    res = exact_lipschitz(fam, method="branch_and_bound", lower_hint=hint, samples=0)
+    assert res.info[0]["heuristic_lower"] == pytest.approx(5.0)
+    assert res.status == ["ok"] and res.lower[0] == pytest.approx(5.0)
+
+
+def test_a_certified_floor_prunes_and_the_upper_bound_stays_certified():
+    fam = TwoLayer(d=5, widths=[16], seeds=[4], dtype=torch.float64)
+    truth = exact_lipschitz(fam, method="branch_and_bound")
+    assert truth.status == ["ok"]
+    for scale in (1.0, 0.5):  # the value itself, and a floor well below it
+        floor = MethodResult(
+            method="given", kind="lower", domain="rd", lower=truth.lower * scale,
+            upper=np.full(1, np.inf), seconds=np.zeros(1), status=["ok"], witnesses=[None],
+            info=[{}],
+        )  # fmt: skip
+        res = exact_lipschitz(fam, method="branch_and_bound", lower_hint=floor, samples=0)
+        assert res.upper[0] >= truth.lower[0] * (1 - 1e-12)
+        assert res.upper[0] <= truth.lower[0] * (1 + 1e-6)
+        assert res.lower[0] <= truth.upper[0] * (1 + 1e-12)
+        assert res.status[0] in ("ok", "interval: closed by the given lower bound")
 
 
 # ----------------------------------------------------------------------------- ball, sphere

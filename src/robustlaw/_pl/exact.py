@@ -207,7 +207,14 @@ class _Member:
         arr, inc = self.arr, self.incumbent
         pre = arr.W @ x + arr.b
         if arr.k and np.min(np.abs(pre)) <= FEASIBLE_MARGIN:
-            return
+            # next to a kink (another method's witness): the region of its signs, through
+            # the point of largest margin, when that region has interior
+            if self.domain == "sphere" or self.late():
+                return
+            res = self.lp.margin(np.where(pre > 0, 1, -1).astype(np.int8))
+            if not res.witness:
+                return
+            x, pre = res.x, arr.W @ res.x + arr.b
         if self.domain == "sphere" and abs(float(np.linalg.norm(x)) - 1.0) <= 1e-12:
             val = float(tangential(arr.gradient(pre > 0), x))
             if val > inc.value:
