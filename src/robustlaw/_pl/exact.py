@@ -38,7 +38,7 @@ from robustlaw._pl.parallel import Helpers
 from robustlaw._pl.settings import ExactSettings
 from robustlaw._pl.sphere import sphere_point, tangential_upper
 
-__all__ = ["ExactResult", "solve_exact", "start_helpers"]
+__all__ = ["ExactResult", "enumerates", "solve_exact", "start_helpers"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,20 @@ def start_helpers(workers: int, settings: ExactSettings) -> tuple[Helpers | None
         return Helpers(workers - 1, settings), None
     except Exception as exc:  # e.g. a daemonic process may not have children
         return None, f"helper processes could not start ({type(exc).__name__}: {exc})"
+
+
+def enumerates(k: int, d: int, domain: str, method: str, settings: ExactSettings) -> bool:
+    """Whether :func:`solve_exact` starts with vertex enumeration for ``k`` units in R^d:
+    asked for, or ``method="auto"`` with d <= ``settings.enumeration_max_dim`` and the
+    enumeration's cost at most ``settings.enumeration_limit``."""
+    return domain == "rd" and (
+        method == "enumeration"
+        or (
+            method == "auto"
+            and d <= settings.enumeration_max_dim
+            and enumeration_cost(k, d) <= settings.enumeration_limit
+        )
+    )
 
 
 def _sample_points(
@@ -255,8 +269,7 @@ def solve_exact(
     tol : relative gap (upper - lower) / upper at which the net counts as solved.
     hints : points whose regions seed the incumbent (re-verified here).
     method : {"auto", "enumeration", "branch_and_bound"}
-        "auto" enumerates vertices on R^d when d <= ``settings.enumeration_max_dim`` and
-        the enumeration cost is at most ``settings.enumeration_limit``.
+        "auto" enumerates vertices on R^d when :func:`enumerates` says so.
     samples : random points of the domain evaluated before branching.
     seed : seed of the sampling.
     device : torch device of the batched sampling.
@@ -280,14 +293,7 @@ def solve_exact(
     arr = mem.arr
     info: dict[str, Any] = {"units": arr.k, "algorithm": None, "processes": 1}
     upper, witness_x, complete = None, None, False
-    if domain == "rd" and (
-        method == "enumeration"
-        or (
-            method == "auto"
-            and arr.d <= settings.enumeration_max_dim
-            and enumeration_cost(arr.k, arr.d) <= settings.enumeration_limit
-        )
-    ):
+    if enumerates(arr.k, arr.d, domain, method, settings):
         res = vertex_enumeration(arr, device=device, deadline=deadline)
         if res is None:
             info["enumeration"] = "degenerate"

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from robustlaw._pl import ExactSettings, family_nets, solve_exact, start_helpers
+from robustlaw._pl.exact import enumerates
 from robustlaw._pl.settings import settings_from
 from robustlaw._spawn import cpu_share
 from robustlaw.lipschitz._common import not_applicable
@@ -211,7 +212,15 @@ def exact_lipschitz(
     # helpers split trees under a time budget only (a node budget stays in one process,
     # so that its result does not depend on timing); the sphere's leaves need this
     # process's tangential LPs
-    parallel = workers > 1 and domain != "sphere" and budget.nodes is None
+    # enumeration (small d on R^d, every member) runs in this process
+    parallel = (
+        workers > 1
+        and domain != "sphere"
+        and budget.nodes is None
+        and not all(
+            enumerates(k, family.d, domain, method, settings) for k in family.widths.tolist()
+        )
+    )
     helpers, why = start_helpers(workers if parallel else 1, settings)
     try:
         results = []
