@@ -21,15 +21,21 @@ and noisy. Results are also written as JSON (``--out``, default
 robustlaw-results/lipschitz_bench.json) as each network finishes.
 
 With ``--users`` it instead times whole :func:`robustlaw.lipschitz.estimate` calls (default
-methods): at the default budget on two small random nets, and at ``--budget`` seconds (60)
-on nets trained as a user would (:func:`user_net`; seeds fixed in :data:`USER_SEEDS`),
-printing the certified interval, upper / lower, the seconds asked and the seconds the
-whole call took.
+methods, torch's default threads): at the default budget on two small random nets, and on
+the nets of :data:`USER_ROWS` (recipes in :data:`RECIPES`: plain Adam / SGD with momentum,
+with and without weight decay, from PyTorch's default initialization, and the project's
+own fitting, interpolating or below the noise level; seeds fixed in :data:`USER_SEEDS`)
+at each row's whole-call budget, printing the certified interval, upper / lower, the goal,
+the seconds asked and the seconds the whole call took, then per row the median and the
+worst seed. ``--rows`` and ``--seeds`` run a subset; ``--readme A.json B.json ...`` prints
+the README's table from the JSON of earlier runs.
 
 Usage: python bench/lipschitz_bench.py [--quick] [--d D ...] [--k K ...] [--out FILE]
        [--lipsdp-seconds S] [--search-seconds S] [--exact-seconds S]
        [--exact-workers N] [--no-lipsdp] [--no-exact]
-       python bench/lipschitz_bench.py --users [--budget S] [--out FILE]
+       python bench/lipschitz_bench.py --users [--rows KEY ...] [--seeds S ...]
+       [--budget S] [--out FILE]
+       python bench/lipschitz_bench.py --readme FILE.json ...
 
 The exact solver gets 60 s and 2 processes per network by default (the machine's two
 cores).
@@ -41,6 +47,7 @@ import argparse
 import json
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -235,79 +242,218 @@ def print_tables(rows: list[dict]) -> None:
 
 # --------------------------------------------------------------------------- as a user would
 
-#: Nets trained as a user would, with seeds fixed in advance: (name, d, k, data, optimizer).
-USER_NETS = (
-    ("adam", 10, 64, "gaussian", "adam"),
-    ("sgd+wd", 10, 64, "gaussian", "sgd"),
-    ("adam", 32, 256, "sphere", "adam"),
+
+@dataclass(frozen=True)
+class UserRow:
+    """One row of the users' table: a recipe, its domains and the goal of each domain.
+
+    ``goals`` maps a domain to the largest upper / lower the row asks for (0: proven, i.e.
+    relative gap <= 1e-6); ``methods`` None runs :func:`estimate`'s default methods.
+    """
+
+    key: str
+    recipe: str
+    d: int
+    k: int
+    budget: float
+    goals: dict[str, float]
+    methods: tuple[str, ...] | None = None
+
+
+#: The rows (issue table of the law-of-robustness toolkit's Lipschitz goals), fixed before
+#: running, with their budgets for the whole call.
+USER_ROWS = (
+    UserRow("d10-adam", "adam-gauss", 10, 64, 60, {"rd": 1.05}),
+    UserRow("d10-sgd-wd", "sgd-wd-gauss", 10, 64, 60, {"rd": 1.05}),
+    UserRow("d10-sgd", "sgd-gauss", 10, 64, 60, {"rd": 1.05}),
+    UserRow("d10-fit", "fit-interpolate", 10, 64, 60, {"rd": 1.05}),
+    UserRow("d10-fit-noise", "fit-below-noise", 10, 64, 60, {"rd": 1.05}),
+    UserRow("d32-k256", "adam-sphere", 32, 256, 60, {"rd": 1.05, "sphere": 1.1}),
+    UserRow("d32-k1024", "adam-sphere", 32, 1024, 120, {"rd": 1.15, "sphere": 1.15}),
+    UserRow("d3-exact", "adam-gauss-60", 3, 256, 10, {"rd": 0.0}, ("exact",)),
 )
-USER_SEEDS = (0, 1)
+#: Seeds of every row, fixed before running.
+USER_SEEDS = (0, 1, 2)
+
+RECIPES = {
+    "adam-gauss": "plain full-batch Adam (lr 3e-3, 3000 steps) from PyTorch's default init, "
+    "random +-1 labels of 256 Gaussian points",
+    "sgd-wd-gauss": "full-batch SGD, momentum 0.9, lr 1e-2, weight decay 5e-4, 3000 steps, "
+    "same data",
+    "sgd-gauss": "full-batch SGD, momentum 0.9, lr 1e-2, no weight decay, 3000 steps, same data",
+    "fit-interpolate": "robustlaw.fitting.fit (TwoLayer, Adam) to MSE <= 1e-4 on random +-1 "
+    "labels of 256 sphere points",
+    "fit-below-noise": "robustlaw.fitting.fit to MSE <= sigma^2 - 0.5 (sigma^2 = 1: random +-1 "
+    "labels) of 256 Gaussian points",
+    "adam-sphere": "plain full-batch Adam (lr 3e-3, 3000 steps) from PyTorch's default init, "
+    "random +-1 labels of 256 points of the sphere",
+    "adam-gauss-60": "plain full-batch Adam (lr 3e-3, 2000 steps) from PyTorch's default init, "
+    "random +-1 labels of 60 Gaussian points",
+}
 
 
-def user_net(d: int, k: int, data: str, optimizer: str, seed: int):
-    """A ReLU nn.Sequential from PyTorch's default initialization, trained full-batch for
-    3000 steps on random +-1 labels of 256 points (Gaussian or on the sphere): Adam at lr
-    3e-3, or SGD with momentum 0.9, lr 1e-2 and weight decay 5e-4. Returns (net, X, mse)."""
-    torch.manual_seed(seed)
-    X = torch.randn(256, d)
-    if data == "sphere":
-        X = X / X.norm(dim=1, keepdim=True)
-    y = torch.randint(0, 2, (256,)).float() * 2 - 1
+def _torch_net(d: int, k: int, X, y, optimizer: str, steps: int) -> tuple[torch.nn.Module, float]:
     net = torch.nn.Sequential(torch.nn.Linear(d, k), torch.nn.ReLU(), torch.nn.Linear(k, 1))
     if optimizer == "adam":
         opt: torch.optim.Optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
     else:
-        opt = torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.9, weight_decay=5e-4)
-    for _ in range(3000):
+        wd = 5e-4 if optimizer == "sgd-wd" else 0.0
+        opt = torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.9, weight_decay=wd)
+    loss = torch.zeros(())
+    for _ in range(steps):
         opt.zero_grad()
         loss = ((net(X).squeeze(1) - y) ** 2).mean()
         loss.backward()
         opt.step()
-    return net, X, float(loss.detach())
+    return net, float(loss.detach())
 
 
-def estimate_row(label: str, net, X, domain: str, budget: Budget | None) -> dict:
-    """One whole `estimate` call (default methods): interval, ratio, seconds asked and used."""
+def _fitted(d: int, k: int, X, y, target, seed: int):
+    from robustlaw import fitting
+
+    fam = TwoLayer(d=d, widths=[k], seeds=[seed], dtype=torch.float64)
+    fam, report = fitting.fit(fam, X.double(), y.double(), target, progress=False)
+    for p in fam.parameters():
+        p.requires_grad_(False)
+    return fam, float(report.members[0].mse)
+
+
+def user_net(recipe: str, d: int, k: int, seed: int):
+    """The net of ``recipe`` (see :data:`RECIPES`) for ``seed``: (model, X, train mse)."""
+    from robustlaw.fitting import BelowNoise, Interpolate
+
+    torch.manual_seed(seed)
+    n = 60 if recipe == "adam-gauss-60" else 256
+    X = torch.randn(n, d)
+    if recipe in ("adam-sphere", "fit-interpolate"):
+        X = X / X.norm(dim=1, keepdim=True)
+    y = torch.randint(0, 2, (n,)).float() * 2 - 1
+    if recipe == "fit-interpolate":
+        return (*_fitted(d, k, X, y, Interpolate(tol=1e-4), seed), X)
+    if recipe == "fit-below-noise":
+        return (*_fitted(d, k, X, y, BelowNoise(eps=0.5, noise_level=1.0), seed), X)
+    optimizer = recipe.split("-gauss")[0].split("-sphere")[0]
+    steps = 2000 if recipe == "adam-gauss-60" else 3000
+    net, mse = _torch_net(d, k, X, y, optimizer, steps)
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net, mse, X
+
+
+def estimate_row(label: str, net, X, domain: str, budget, methods=None) -> dict:
+    """One whole `estimate` call: interval, ratio, seconds asked and used."""
     start = time.perf_counter()
-    rep = L.estimate(net, domain=domain, budget=budget, X=X, progress=False)
+    kwargs = {} if methods is None else {"methods": methods}
+    rep = L.estimate(net, domain=domain, budget=budget, X=X, progress=False, **kwargs)
     used = time.perf_counter() - start
     asked = (budget or L.DEFAULT_BUDGET).seconds
     slowest = max(rep.results.values(), key=lambda r: float(r.seconds.sum()))
+    exact = rep.results.get("exact")
     return {
         "net": label, "domain": domain, "lower": float(rep.lower[0]),
         "upper": float(rep.upper[0]), "ratio": float(rep.ratio[0]), "asked_s": asked,
         "used_s": used, "slowest": f"{slowest.method} {float(slowest.seconds.sum()):.1f} s",
+        "proven": bool(np.isfinite(rep.exact[0])),
+        "exact_processes": None if exact is None else exact.info[0].get("processes"),
+        "methods": {n: [float(r.lower[0]), float(r.upper[0]), float(r.seconds[0]), r.status[0]]
+                    for n, r in rep.results.items()},
     }  # fmt: skip
 
 
+def met(row: dict) -> str:
+    """Whether a row meets its goal: ratio (or proof) and the whole call within the budget."""
+    goal = row.get("goal")
+    if goal is None:
+        return "—"
+    fast = row["used_s"] <= row["asked_s"] * 1.02  # 2%: the last LP / process exit
+    tight = row["proven"] if goal == 0 else row["ratio"] <= goal
+    return "yes" if tight and fast else "NO"
+
+
 def print_estimate_rows(rows: list[dict]) -> None:
-    print("| net | domain | certified interval | upper/lower | asked s | whole call s | slowest |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "| net | domain | certified interval | upper/lower | goal | asked s | whole call s "
+        "| met | slowest |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
+        goal = r.get("goal")
+        goal_cell = "—" if goal is None else ("exact" if goal == 0 else f"<= {goal:g}")
         print(
             f"| {r['net']} | {r['domain']} | [{r['lower']:.5g}, {r['upper']:.5g}] | "
-            f"{r['ratio']:.4f} | {r['asked_s']:g} | {r['used_s']:.1f} | {r['slowest']} |"
+            f"{r['ratio']:.4f}{' (exact)' if r.get('proven') else ''} | {goal_cell} | "
+            f"{r['asked_s']:g} | {r['used_s']:.1f} | {met(r)} | {r['slowest']} |",
+            flush=True,
         )
+
+
+def print_summary(rows: list[dict]) -> None:
+    """Per row of :data:`USER_ROWS` and domain: worst and typical (median) ratio and seconds."""
+    print("\n| row | recipe | d | k | domain | goal | seeds | upper/lower median (worst) "
+          "| whole call s median (worst) | met on every seed |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for spec in USER_ROWS:
+        for domain, goal in spec.goals.items():
+            group = [r for r in rows if r.get("row") == spec.key and r["domain"] == domain]
+            if not group:
+                continue
+            ratios = [r["ratio"] for r in group]
+            used = [r["used_s"] for r in group]
+            goal_cell = "exact" if goal == 0 else f"<= {goal:g} in {spec.budget:g} s"
+            proven = sum(r["proven"] for r in group)
+            ratio_cell = f"{np.median(ratios):.4f} ({max(ratios):.4f})"
+            if goal == 0:
+                ratio_cell += f", proven {proven}/{len(group)}"
+            print(
+                f"| {spec.key} | {spec.recipe} | {spec.d} | {spec.k} | {domain} | {goal_cell} "
+                f"| {','.join(str(r['seed']) for r in group)} | {ratio_cell} "
+                f"| {np.median(used):.1f} ({max(used):.1f}) "
+                f"| {'yes' if all(met(r) == 'yes' for r in group) else 'NO'} |"
+            )
 
 
 def run_users(args) -> None:
     """Default-budget rows (small random nets) and nets trained as a user would."""
     rows: list[dict] = []
-    for d, k in ((5, 16), (10, 32)):
-        torch.manual_seed(0)
-        net = torch.nn.Sequential(torch.nn.Linear(d, k), torch.nn.ReLU(), torch.nn.Linear(k, 1))
-        rows.append(estimate_row(f"default init d={d} k={k}", net, None, "rd", None))
-        print_estimate_rows(rows[-1:])
-    for name, d, k, data, optimizer in USER_NETS:
-        for seed in USER_SEEDS:
-            net, X, mse = user_net(d, k, data, optimizer, seed)
-            label = f"{name} d={d} k={k} {data} seed={seed} (train mse {mse:.1e})"
-            for domain in ("rd", "sphere") if data == "sphere" else ("rd",):
-                rows.append(estimate_row(label, net, X, domain, Budget(seconds=args.budget)))
+    print(f"# CPU: {cpu_model()}; torch threads {torch.get_num_threads()}")
+    if args.rows is None or "default" in args.rows:
+        for d, k in ((5, 16), (10, 32)):
+            torch.manual_seed(0)
+            net = torch.nn.Sequential(torch.nn.Linear(d, k), torch.nn.ReLU(), torch.nn.Linear(k, 1))
+            rows.append(estimate_row(f"default init d={d} k={k}", net, None, "rd", None))
+            print_estimate_rows(rows[-1:])
+    for spec in USER_ROWS:
+        if args.rows is not None and spec.key not in args.rows:
+            continue
+        for seed in args.seeds:
+            net, mse, X = user_net(spec.recipe, spec.d, spec.k, seed)
+            label = f"{spec.key} seed={seed} (train mse {mse:.1e})"
+            budget = Budget(seconds=args.budget or spec.budget)
+            for domain, goal in spec.goals.items():
+                row = estimate_row(label, net, X, domain, budget, spec.methods)
+                row.update(row=spec.key, seed=seed, goal=goal, train_mse=mse)
+                rows.append(row)
                 print_estimate_rows(rows[-1:])
                 args.out.write_text(json.dumps(rows, indent=1))
     print("\n# All rows (certified intervals; seconds are the whole estimate call)")
     print_estimate_rows(rows)
+    print_summary(rows)
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def print_readme_table(files: list[Path]) -> None:
+    """The README's users' table from the JSON of one or more ``--users`` runs."""
+    rows = [row for f in files for row in json.loads(f.read_text()) if "row" in row]
+    print(f"# from {', '.join(str(f) for f in files)}")
+    for key in RECIPES:
+        print(f"- `{key}`: {RECIPES[key]}")
+    print_summary(rows)
 
 
 def main() -> None:
@@ -331,13 +477,33 @@ def main() -> None:
         action="store_true",
         help="instead of the grid: default-budget rows and nets trained as a user would",
     )
-    parser.add_argument("--budget", type=float, default=60.0, help="whole-call budget (--users)")
+    parser.add_argument(
+        "--budget", type=float, default=None, help="whole-call budget (--users; default per row)"
+    )
+    parser.add_argument(
+        "--rows",
+        nargs="*",
+        choices=["default", *(row.key for row in USER_ROWS)],
+        help="--users: only these rows (default: all)",
+    )
+    parser.add_argument(
+        "--seeds", type=int, nargs="*", default=list(USER_SEEDS), help="--users: seeds"
+    )
+    parser.add_argument(
+        "--readme",
+        type=Path,
+        nargs="*",
+        help="print the README's users' table from the JSON of earlier --users runs",
+    )
     args = parser.parse_args()
-    torch.set_num_threads(1)  # small problems; oversubscribed cores only slow them down
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    if args.users:
+    if args.readme:
+        print_readme_table(args.readme)
+        return
+    if args.users:  # as a user would: torch's default threads
         run_users(args)
         return
+    torch.set_num_threads(1)  # small problems; oversubscribed cores only slow them down
     grid_d, grid_k = (QUICK_D, QUICK_K) if args.quick else (GRID_D, GRID_K)
     grid_d, grid_k = tuple(args.d or grid_d), tuple(args.k or grid_k)
     print(f"# Lipschitz bench: d in {grid_d}, k in {grid_k}")

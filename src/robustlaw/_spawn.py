@@ -14,12 +14,13 @@ of robustlaw), and its arguments picklable.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import sys
 from collections.abc import Callable
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
 
-__all__ = ["CONTEXT", "start_process"]
+__all__ = ["CONTEXT", "cpu_share", "start_process"]
 
 #: The context of every helper (queues and shared arrays passed to helpers come from it).
 CONTEXT: SpawnContext = mp.get_context("spawn")
@@ -54,3 +55,24 @@ def start_process(
                 else:
                     setattr(main, key, value)
     return proc
+
+
+def cpu_share() -> int:
+    """Processes a library call may keep busy from this process: torch's intra-op thread
+    count, at most the cores this process may use, and 1 in a daemonic process (which
+    cannot start children).
+
+    torch's thread count is the one place a caller already says how many cores a process
+    owns: by default one per core (a script, a notebook), while a sweep sets each worker
+    process (and a Ray task) to its share of the cores, so a search started inside a
+    sweep stays in its worker's share and the workers do not oversubscribe the machine.
+    """
+    import torch
+
+    if mp.current_process().daemon:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, torch.get_num_threads()))

@@ -212,6 +212,33 @@ def test_hand_computed_two_dimensional_net():
     assert res.lower[0] == pytest.approx(4.0) and res.upper[0] == pytest.approx(4.0)
 
 
+def _nearly_concurrent(offset: float):
+    """Units x1 = 1, x2 = 1 and a third line through (1, 1) shifted by ``offset``, among
+    four random units (d = 2): the third crosses the line x1 = 1 within ``offset`` of x2."""
+    W, a, b = _random_arrays(2, 7, 11)
+    W[:3] = [[1.0, 0.0], [0.0, 1.0], [1.0, -1.0]]
+    b[:3] = [-1.0, -1.0, offset]
+    return W, a, b
+
+
+@pytest.mark.parametrize("offset", [3e-11, -2e-12])
+def test_enumeration_orders_crossings_closer_than_rounding_exactly(offset):
+    W, a, b = _nearly_concurrent(offset)
+    enum = exact_lipschitz(_net(W, a, b), method="enumeration")
+    bnb = exact_lipschitz(_net(W, a, b), method="branch_and_bound")
+    assert enum.info[0]["algorithm"] == "enumeration" and enum.status == ["ok"]
+    assert enum.lower[0] == pytest.approx(bnb.lower[0], rel=1e-9)
+    assert enum.lower[0] == pytest.approx(_brute_force(W, a, b), rel=1e-9)
+
+
+def test_enumeration_declines_a_vertex_on_three_lines_in_the_plane():
+    W, a, b = _nearly_concurrent(0.0)  # exactly concurrent at (1, 1)
+    res = exact_lipschitz(_net(W, a, b), method="enumeration")
+    assert res.info[0]["enumeration"] == "degenerate"
+    assert res.info[0]["algorithm"] == "branch_and_bound" and res.status == ["ok"]
+    assert res.lower[0] == pytest.approx(_brute_force(W, a, b), rel=1e-9)
+
+
 def test_branch_and_bound_agrees_with_enumeration_beyond_brute_force():
     fam = TwoLayer(d=3, widths=[24], seeds=[3], dtype=torch.float64)
     enum = exact_lipschitz(fam, method="enumeration")
@@ -324,12 +351,39 @@ def test_lower_hint_seeds_the_search_and_is_reverified():
     hinted = exact_lipschitz(fam, method="branch_and_bound", lower_hint=first, samples=0)
     assert hinted.status == ["ok"]
     assert hinted.lower[0] == pytest.approx(first.lower[0], rel=1e-12)
-    # a point on a kink is no witness and is ignored; a bad shape is an error
+    # a point on a kink is no witness (the region of its signs is searched from its LP
+    # point instead); a bad shape is an error
     on_kink = -fam.b[0, 0].item() * fam.W[0, 0].detach().numpy() / fam.W[0, 0].norm().item() ** 2
     res = exact_lipschitz(fam, method="branch_and_bound", lower_hint=[on_kink])
     assert res.lower[0] == pytest.approx(first.lower[0], rel=1e-9)
     with pytest.raises(ValueError, match="lower_hint"):
         exact_lipschitz(fam, lower_hint=[np.zeros(3)])
+
+
+def test_a_hint_next_to_a_kink_seeds_the_region_of_its_signs():
+    # f = 3 relu(x1) + 4 relu(x2): the hint lies 1e-12 inside the quadrant of gradient (3, 4)
+    fam = _net([[1.0, 0.0], [0.0, 1.0]], [3.0, 4.0], [0.0, 0.0])
+    hint = [np.array([1e-12, 1.0])]
+    res = exact_lipschitz(fam, method="branch_and_bound", lower_hint=hint, samples=0)
+    assert res.info[0]["heuristic_lower"] == pytest.approx(5.0)
+    assert res.status == ["ok"] and res.lower[0] == pytest.approx(5.0)
+
+
+def test_a_certified_floor_prunes_and_the_upper_bound_stays_certified():
+    fam = TwoLayer(d=5, widths=[16], seeds=[4], dtype=torch.float64)
+    truth = exact_lipschitz(fam, method="branch_and_bound")
+    assert truth.status == ["ok"]
+    for scale in (1.0, 0.5):  # the value itself, and a floor well below it
+        floor = MethodResult(
+            method="given", kind="lower", domain="rd", lower=truth.lower * scale,
+            upper=np.full(1, np.inf), seconds=np.zeros(1), status=["ok"], witnesses=[None],
+            info=[{}],
+        )  # fmt: skip
+        res = exact_lipschitz(fam, method="branch_and_bound", lower_hint=floor, samples=0)
+        assert res.upper[0] >= truth.lower[0] * (1 - 1e-12)
+        assert res.upper[0] <= truth.lower[0] * (1 + 1e-6)
+        assert res.lower[0] <= truth.upper[0] * (1 + 1e-12)
+        assert res.status[0] in ("ok", "interval: closed by the given lower bound")
 
 
 # ----------------------------------------------------------------------------- ball, sphere

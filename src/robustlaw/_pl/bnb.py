@@ -235,6 +235,9 @@ class _Search:
     shared : sequence of float, optional
         Certified lower bounds found by the processes sharing the tree (read for pruning;
         this process writes its own at index ``slot``).
+    floor : float
+        A certified lower bound found elsewhere (another method's witness), used for
+        pruning only: the search's own lower bound is its incumbent's.
     """
 
     def __init__(
@@ -250,8 +253,10 @@ class _Search:
         on_improve: Callable[[], None] | None = None,
         shared: Sequence[float] | None = None,
         slot: int = 0,
+        floor: float = 0.0,
     ) -> None:
         self.prob, self.lp, self.leaf, self.incumbent = prob, lp, leaf, incumbent
+        self.floor = floor
         self.settings = settings
         self.tol, self.deadline, self.on_improve = tol, deadline, on_improve
         self.shared, self.slot = shared, slot
@@ -277,7 +282,7 @@ class _Search:
 
     def best_lower(self) -> float:
         """The largest certified lower bound known to this process."""
-        value = self.incumbent.value
+        value = max(self.incumbent.value, self.floor)
         if self.shared is not None:
             if value > self.shared[self.slot]:
                 self.shared[self.slot] = value
@@ -602,6 +607,7 @@ def branch_and_bound(
     progress: Callable[[dict], None] | None = None,
     on_improve: Callable[[], None] | None = None,
     parallel: Parallel | None = None,
+    floor: float = 0.0,
 ) -> SearchResult:
     """Best-first branch and bound; see the module docstring.
 
@@ -624,9 +630,18 @@ def branch_and_bound(
     parallel : runs the search with helper processes
         (:meth:`robustlaw._pl.parallel.Helpers.search`); None: this process
         alone.
+    floor : a certified lower bound found elsewhere, for pruning (see :class:`_Search`).
     """
     search = _Search(
-        prob, lp, leaf, incumbent, settings, tol=tol, deadline=deadline, on_improve=on_improve
+        prob,
+        lp,
+        leaf,
+        incumbent,
+        settings,
+        tol=tol,
+        deadline=deadline,
+        on_improve=on_improve,
+        floor=floor,
     )
     search.root(root_point)
     if parallel is not None:

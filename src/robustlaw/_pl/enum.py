@@ -12,8 +12,11 @@ a computation of O(C(k, d) k d) operations done in vectorized chunks (the O(k^d)
 of an arrangement in fixed dimension). Degenerate inputs are reduced first: normals
 spanning a subspace of dimension r < d (a cylinder over an r-dimensional arrangement);
 hyperplanes through one common point (a central arrangement, whose cones meet one of the
-two affine charts x . e = +-1 of dimension d - 1). A vertex on more than d hyperplanes
-makes the method decline (``None``), and the caller falls back to branch and bound.
+two affine charts x . e = +-1 of dimension d - 1). Crossings of a line closer than
+float rounding can be trusted to order (a few among the millions of vertices of a trained
+net with k = 256 in d = 3) are ordered in exact rational arithmetic from the float64
+weights; a vertex on more than d hyperplanes makes the method decline (``None``), and the
+caller falls back to branch and bound.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import itertools
 import math
 import time
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import torch
@@ -227,9 +231,14 @@ def _vertices(
         valid = torch.isfinite(t_sorted)  # (n, c)
         if ncross > 1:
             gap = (t_sorted[:, 1:] - t_sorted[:, :-1]).abs()
-            tie = gap <= _DEGENERATE_TOL * (scale + t_sorted[:, 1:].abs())
-            if bool((tie & valid[:, 1:]).any()):
-                return None
+            tie = (gap <= _DEGENERATE_TOL * (scale + t_sorted[:, 1:].abs())) & valid[:, 1:]
+            if bool(tie.any()):
+                lines = T.cpu().numpy() if r > 1 else np.zeros((n, 0), dtype=np.int64)
+                fixed = _order_ties(W, b, lines, order, tie, direc.cpu().numpy())
+                if fixed is None:
+                    return None
+                order = fixed
+                t_sorted = torch.gather(t, 1, order)
         sgn = torch.where(torch.gather(alpha, 1, order) > 0, 1.0, -1.0) * valid
         mv = Mt[order]  # (n, c, d) contribution of each crossing unit
         change = sgn[..., None] * mv
@@ -276,6 +285,78 @@ def _vertices(
         return None
     # every vertex is visited by r lines: count distinct vertices
     return EnumResult(math.sqrt(max(best_val2, 0.0)), x0 + Q @ y, count // max(r, 1), complete)
+
+
+def _order_ties(
+    W: np.ndarray,
+    b: np.ndarray,
+    lines: np.ndarray,
+    order: torch.Tensor,
+    tie: torch.Tensor,
+    direc: np.ndarray,
+) -> torch.Tensor | None:
+    """``order`` (n, c) with every run of tied crossings (``tie`` (n, c - 1): crossing j + 1
+    within the tolerance of crossing j) put in its exact order along ``direc`` (n, r), the
+    line of the hyperplanes ``lines`` (n, r - 1); None when two cross at one point."""
+    out = order.cpu().numpy().copy()
+    ties = tie.cpu().numpy()
+    for i in np.flatnonzero(ties.any(axis=1)):
+        j = 0
+        while j < ties.shape[1]:
+            if not ties[i, j]:
+                j += 1
+                continue
+            end = j
+            while end < ties.shape[1] and ties[i, end]:
+                end += 1
+            exact = _exact_order(W, b, lines[i], out[i, j : end + 1], direc[i])
+            if exact is None:
+                return None
+            out[i, j : end + 1] = exact
+            j = end + 1
+    return torch.as_tensor(out, device=order.device)
+
+
+def _exact_order(
+    W: np.ndarray, b: np.ndarray, line: np.ndarray, units: np.ndarray, direc: np.ndarray
+) -> np.ndarray | None:
+    """``units`` sorted by where they cross the line {W_line x + b_line = 0} along
+    ``direc``, in exact arithmetic on the float64 values; None when two cross at one point
+    (then more than r hyperplanes meet there) or a system is singular."""
+    rows = [[Fraction(float(v)) for v in W[j]] for j in line]
+    rhs = [-Fraction(float(b[j])) for j in line]
+    points = []
+    for u in units:
+        x = _rational_solve(
+            [*rows, [Fraction(float(v)) for v in W[u]]], [*rhs, -Fraction(float(b[u]))]
+        )
+        if x is None:
+            return None
+        points.append(x)
+    if len(set(points)) < len(points):
+        return None
+    # every point lies on the line exactly, so differences are along it; orient them as direc
+    step = [p - q for p, q in zip(points[1], points[0], strict=True)]
+    sign = 1 if sum(float(s) * float(c) for s, c in zip(step, direc, strict=True)) > 0 else -1
+    keys = [sign * sum(s * c for s, c in zip(step, p, strict=True)) for p in points]
+    return np.asarray(units)[sorted(range(len(keys)), key=keys.__getitem__)]
+
+
+def _rational_solve(A: list[list[Fraction]], y: list[Fraction]) -> tuple[Fraction, ...] | None:
+    """The solution of the square system A x = y by Gaussian elimination over the
+    rationals (None when A is singular)."""
+    n = len(A)
+    M = [[*row, y[i]] for i, row in enumerate(A)]
+    for col in range(n):
+        pivot = next((r for r in range(col, n) if M[r][col] != 0), None)
+        if pivot is None:
+            return None
+        M[col], M[pivot] = M[pivot], M[col]
+        for r in range(n):
+            if r != col and M[r][col] != 0:
+                f = M[r][col] / M[col][col]
+                M[r] = [a - f * c for a, c in zip(M[r], M[col], strict=True)]
+    return tuple(M[i][n] / M[i][i] for i in range(n))
 
 
 def _orthant_point(

@@ -38,7 +38,7 @@ from robustlaw._pl.parallel import Helpers
 from robustlaw._pl.settings import ExactSettings
 from robustlaw._pl.sphere import sphere_point, tangential_upper
 
-__all__ = ["ExactResult", "solve_exact", "start_helpers"]
+__all__ = ["ExactResult", "enumerates", "solve_exact", "start_helpers"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,20 @@ def start_helpers(workers: int, settings: ExactSettings) -> tuple[Helpers | None
         return Helpers(workers - 1, settings), None
     except Exception as exc:  # e.g. a daemonic process may not have children
         return None, f"helper processes could not start ({type(exc).__name__}: {exc})"
+
+
+def enumerates(k: int, d: int, domain: str, method: str, settings: ExactSettings) -> bool:
+    """Whether :func:`solve_exact` starts with vertex enumeration for ``k`` units in R^d:
+    asked for, or ``method="auto"`` with d <= ``settings.enumeration_max_dim`` and the
+    enumeration's cost at most ``settings.enumeration_limit``."""
+    return domain == "rd" and (
+        method == "enumeration"
+        or (
+            method == "auto"
+            and d <= settings.enumeration_max_dim
+            and enumeration_cost(k, d) <= settings.enumeration_limit
+        )
+    )
 
 
 def _sample_points(
@@ -207,7 +221,14 @@ class _Member:
         arr, inc = self.arr, self.incumbent
         pre = arr.W @ x + arr.b
         if arr.k and np.min(np.abs(pre)) <= FEASIBLE_MARGIN:
-            return
+            # next to a kink (another method's witness): the region of its signs, through
+            # the point of largest margin, when that region has interior
+            if self.domain == "sphere" or self.late():
+                return
+            res = self.lp.margin(np.where(pre > 0, 1, -1).astype(np.int8))
+            if not res.witness:
+                return
+            x, pre = res.x, arr.W @ res.x + arr.b
         if self.domain == "sphere" and abs(float(np.linalg.norm(x)) - 1.0) <= 1e-12:
             val = float(tangential(arr.gradient(pre > 0), x))
             if val > inc.value:
@@ -236,6 +257,7 @@ def solve_exact(
     progress: Callable[[dict], None] | None = None,
     helpers: Helpers | None = None,
     settings: ExactSettings | None = None,
+    floor: float = 0.0,
 ) -> ExactResult:
     """Certified interval on Lip of ``net`` on ``domain`` (exact when proven).
 
@@ -247,8 +269,7 @@ def solve_exact(
     tol : relative gap (upper - lower) / upper at which the net counts as solved.
     hints : points whose regions seed the incumbent (re-verified here).
     method : {"auto", "enumeration", "branch_and_bound"}
-        "auto" enumerates vertices on R^d when d <= ``settings.enumeration_max_dim`` and
-        the enumeration cost is at most ``settings.enumeration_limit``.
+        "auto" enumerates vertices on R^d when :func:`enumerates` says so.
     samples : random points of the domain evaluated before branching.
     seed : seed of the sampling.
     device : torch device of the batched sampling.
@@ -256,6 +277,10 @@ def solve_exact(
     helpers : helper processes that take parts of the tree (:func:`start_helpers`;
         R^d and the ball, under a time limit).
     settings : ExactSettings
+    floor : a certified lower bound found elsewhere (another method's), used to prune
+        the branch and bound: the upper bound stays certified, and the result's lower
+        bound is the solver's own (a member whose tree closes against the floor alone
+        has status "interval: closed by the given lower bound").
     """
     settings = settings or ExactSettings()
     start = time.perf_counter()
@@ -268,14 +293,7 @@ def solve_exact(
     arr = mem.arr
     info: dict[str, Any] = {"units": arr.k, "algorithm": None, "processes": 1}
     upper, witness_x, complete = None, None, False
-    if domain == "rd" and (
-        method == "enumeration"
-        or (
-            method == "auto"
-            and arr.d <= settings.enumeration_max_dim
-            and enumeration_cost(arr.k, arr.d) <= settings.enumeration_limit
-        )
-    ):
+    if enumerates(arr.k, arr.d, domain, method, settings):
         res = vertex_enumeration(arr, device=device, deadline=deadline)
         if res is None:
             info["enumeration"] = "degenerate"
@@ -319,6 +337,7 @@ def solve_exact(
             progress=progress,
             on_improve=mem.climb,
             parallel=parallel,
+            floor=floor,
         )
         info.update(nodes=search.nodes, lps=search.lps, climb_lps=mem.climb_lps, **search.info)
         if parallel is not None:
@@ -335,6 +354,8 @@ def solve_exact(
         status = "ok"
     elif not complete:
         status = "budget"
+    elif upper - max(lower, floor) <= tol * upper:
+        status = "interval: closed by the given lower bound"
     elif xw is None:
         status = "interval: no verified witness"
     elif domain == "sphere":

@@ -242,7 +242,7 @@ def lipschitz(
             budget=None if budget_seconds is None else Budget(seconds=budget_seconds),
             X=X,
             seed=seed,
-            options={"exact": {"workers": workers}} if workers > 1 else None,
+            options={"exact": {"workers": workers}},
         )
         if as_json:
             print_json({"model": str(model), "members": report.to_records()})

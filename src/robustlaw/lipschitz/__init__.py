@@ -34,6 +34,7 @@ from robustlaw.lipschitz.domain import witness_value
 from robustlaw.lipschitz.estimate import (
     DEFAULT_BUDGET,
     DEFAULT_LOWER,
+    DEFAULT_METHODS,
     DEFAULT_UPPER,
     GROUPS,
     LipschitzReport,
@@ -74,6 +75,7 @@ from robustlaw.lipschitz.upper import (
 __all__ = [
     "DEFAULT_BUDGET",
     "DEFAULT_LOWER",
+    "DEFAULT_METHODS",
     "DEFAULT_UPPER",
     "DOMAINS",
     "GROUPS",

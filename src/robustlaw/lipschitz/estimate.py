@@ -40,6 +40,7 @@ from robustlaw.models.two_layer import TwoLayer
 __all__ = [
     "DEFAULT_BUDGET",
     "DEFAULT_LOWER",
+    "DEFAULT_METHODS",
     "DEFAULT_SHARE",
     "DEFAULT_UPPER",
     "GROUPS",
@@ -77,8 +78,13 @@ DEFAULT_UPPER = (
     "lipsdp",
     "deep_bnb",
 )
+#: The methods of a call that names none (group ``"default"``): the upper and lower
+#: bounds, then the two-layer exact solver, which gets the time they leave and starts from
+#: their best witnesses (skipped on other models, and once every interval has closed).
+DEFAULT_METHODS = (*DEFAULT_UPPER, *DEFAULT_LOWER, "exact")
 #: Method groups accepted by :func:`estimate`.
 GROUPS = {
+    "default": DEFAULT_METHODS,
     "lower": DEFAULT_LOWER,
     "upper": DEFAULT_UPPER,
     "exact": ("exact", "deep_exact", "deep_bnb"),
@@ -383,7 +389,7 @@ def _all_closed(results: dict[str, MethodResult], B: int) -> bool:
 def estimate(
     model: Any,
     domain: str = "rd",
-    methods: str | Sequence[str] = ("lower", "upper"),
+    methods: str | Sequence[str] = "default",
     budget: Budget | None = None,
     X: Any = None,
     seed: int = 0,
@@ -399,10 +405,14 @@ def estimate(
     domain : {"rd" (or "R^d"), "ball", "sphere"}
         On the sphere Lip is the supremum of the tangential gradient norm.
     methods : str or sequence of str
-        Registry names and groups: ``"lower"`` (:data:`DEFAULT_LOWER`), ``"upper"``
-        (:data:`DEFAULT_UPPER`; ``lipsdp`` is included for deep stacks with at most
-        :data:`LIPSDP_AUTO_UNITS` hidden units, and always when named), ``"exact"`` (the
-        exact solver; not applicable beyond two-layer relu / leaky-relu networks).
+        Registry names and groups: ``"default"`` (:data:`DEFAULT_METHODS`: the upper and
+        lower groups, then the two-layer exact solver), ``"lower"``
+        (:data:`DEFAULT_LOWER`), ``"upper"`` (:data:`DEFAULT_UPPER`; ``lipsdp`` is
+        included for deep stacks with at most :data:`LIPSDP_AUTO_UNITS` hidden units, and
+        always when named), ``"exact"`` (the exact solvers: ``exact`` on two-layer relu /
+        leaky-relu networks, ``deep_exact`` on deep stacks with d <= 3). The exact solver
+        searches with as many processes as :func:`robustlaw._spawn.cpu_share` gives
+        (``options={"exact": {"workers": n}}`` sets them).
     budget : Budget, optional
         Limits of the **whole call**, all methods and members together (default
         :data:`DEFAULT_BUDGET`, 1 second: small two-layer networks; give

@@ -18,7 +18,9 @@ import numpy as np
 import torch
 
 from robustlaw._pl import ExactSettings, family_nets, solve_exact, start_helpers
+from robustlaw._pl.exact import enumerates
 from robustlaw._pl.settings import settings_from
+from robustlaw._spawn import cpu_share
 from robustlaw.lipschitz._common import not_applicable
 from robustlaw.lipschitz.result import (
     Budget,
@@ -126,7 +128,7 @@ def exact_lipschitz(
     seed: int = 0,
     device: str | torch.device | None = None,
     progress: Callable[[dict], None] | None = None,
-    workers: int = 1,
+    workers: int | str = "auto",
     settings: ExactSettings | dict | None = None,
 ) -> MethodResult:
     """Exact Lipschitz constant of every member of a two-layer relu / leaky-relu family.
@@ -148,7 +150,9 @@ def exact_lipschitz(
     tol : float
         Relative gap (upper - lower) / upper at which a member counts as solved.
     lower_hint : MethodResult, sequence of (Witness or point or None), or (B, d) array
-        Points whose regions seed the incumbent (re-verified here).
+        Points whose regions seed the incumbent (re-verified here); a MethodResult's
+        certified lower bounds also prune the branch and bound (the result's lower bound
+        stays the solver's own, recomputed at its witness).
     method : {"auto", "enumeration", "branch_and_bound"}
         "auto" enumerates vertices on R^d for small d (see :class:`ExactSettings`).
     samples : int
@@ -159,14 +163,15 @@ def exact_lipschitz(
     progress : callable, optional
         Called with a dict (member, nodes, lower, upper, seconds) every
         ``settings.progress_every`` nodes.
-    workers : int
+    workers : int or "auto"
         Processes that search a member's branch-and-bound tree under a time budget (R^d
         and the ball): ``workers - 1`` helper processes are started, from any caller
         (:func:`robustlaw._spawn.start_process`), and take parts of the open nodes
         (:mod:`robustlaw._pl.parallel`). Where no process can be started the search runs
         in this process and the info says why; ``info["processes"]`` counts the
         processes that searched. A node budget, the sphere and enumeration run in this
-        process alone.
+        process alone. "auto" (default): :func:`robustlaw._spawn.cpu_share` (torch's
+        thread count, at most the available cores; one inside a sweep's worker).
     settings : ExactSettings or mapping of its fields, optional
         The branch and bound's settings (node bounds, no-goods, cuts of the ball).
 
@@ -184,11 +189,16 @@ def exact_lipschitz(
     if budget is None:
         budget = Budget(seconds=60.0)
     _check_inputs(family, budget, tol, method, samples)
+    if workers == "auto":
+        workers = cpu_share()
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+        raise ValueError(f"workers must be a positive integer or 'auto', got {workers!r}")
     settings = settings_from(ExactSettings, settings)
     device = family.W.device if device is None else device
     hints = _hint_points(lower_hint, family.B, family.d)
+    floors = np.zeros(family.B)
+    if isinstance(lower_hint, MethodResult):  # certified lower bounds: they prune the tree
+        floors = np.nan_to_num(np.asarray(lower_hint.lower, dtype=np.float64), nan=0.0)
     act = family.activation
     if not (act.piecewise_linear and len(act.slopes) == 2 and max(act.slopes) == 1.0):
         why = f"activation {act.name!r} is not relu or leaky relu"
@@ -202,7 +212,15 @@ def exact_lipschitz(
     # helpers split trees under a time budget only (a node budget stays in one process,
     # so that its result does not depend on timing); the sphere's leaves need this
     # process's tangential LPs
-    parallel = workers > 1 and domain != "sphere" and budget.nodes is None
+    # enumeration (small d on R^d, every member) runs in this process
+    parallel = (
+        workers > 1
+        and domain != "sphere"
+        and budget.nodes is None
+        and not all(
+            enumerates(k, family.d, domain, method, settings) for k in family.widths.tolist()
+        )
+    )
     helpers, why = start_helpers(workers if parallel else 1, settings)
     try:
         results = []
@@ -212,7 +230,7 @@ def exact_lipschitz(
             res = solve_exact(
                 net, domain, seconds=budget.seconds, nodes=budget.nodes, tol=tol,
                 hints=hints[i], method=method, samples=samples, seed=seed, device=device,
-                progress=cb, helpers=helpers, settings=settings,
+                progress=cb, helpers=helpers, settings=settings, floor=float(floors[i]),
             )  # fmt: skip
             if why is not None:
                 res.info["parallel"] = f"{why}: searched in one process"
