@@ -246,3 +246,14 @@ def test_counts_past_what_float64_holds_are_refused():
     with pytest.raises(ValueError, match="gives more than 1e300 parameters"):
         theory.law_summary(n=5, d=10**200, k=10**200)
     assert theory.law_summary(n=1, d=1, k=10**299)["rows"]  # the largest counts still compute
+
+
+def test_lipschitz_constants_whose_square_float64_cannot_hold_are_refused():
+    for L in (1e308, 1e-200):
+        with pytest.raises(ValueError, match="must be between 1e-150 and 1e\\+150"):
+            theory.law_summary(n=1, d=1, p=1, target_lipschitz=L)
+        with pytest.raises(ValueError, match="must be between 1e-150 and 1e\\+150"):
+            theory.max_samples_heuristic(L, 1, 1)
+        with pytest.raises(ValueError, match="must be between 1e-150 and 1e\\+150"):
+            theory.preset_report("mnist", L=L)
+    assert theory.max_samples_heuristic(1e150, 1, 1) > 0  # the range's ends still compute

@@ -57,6 +57,14 @@ def start_process(
     return proc
 
 
+def available_cores() -> int:
+    """CPU cores this process may use (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
 def cpu_share() -> int:
     """Processes a library call may keep busy from this process: torch's intra-op thread
     count, at most the cores this process may use, and 1 in a daemonic process (which
@@ -71,8 +79,4 @@ def cpu_share() -> int:
 
     if mp.current_process().daemon:
         return 1
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, torch.get_num_threads()))
+    return max(1, min(available_cores(), torch.get_num_threads()))

@@ -99,6 +99,19 @@ def _require_count(name: str, value: object) -> int:
     return as_int
 
 
+#: Lipschitz constants the formulas accept: they square them in float64.
+_LIPSCHITZ_RANGE = (1e-150, 1e150)
+
+
+def _require_lipschitz(name: str, value: object) -> float:
+    """A positive Lipschitz constant whose square float64 holds."""
+    as_float = _require_positive(name, value)
+    low, high = _LIPSCHITZ_RANGE
+    if not low <= as_float <= high:
+        raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value!r}")
+    return as_float
+
+
 def _require_positive(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a positive number, got {value!r}")
@@ -369,7 +382,7 @@ def finite_class_failure_probability(
     n = _require_count("n", n)
     d = _require_count("d", d)
     eps = _require_unit_interval("eps", eps)
-    L = _require_positive("L", L)
+    L = _require_lipschitz("L", L)
     log_class_size = _require_nonnegative("log_class_size", log_class_size)
     c = _require_positive("c", c)
     k = _require_count("mixtures", mixtures)
@@ -563,7 +576,7 @@ def min_params_for_lipschitz(
     ``valid`` is false when the theorem's hypothesis fails (then it says nothing) or when
     p_min <= 0 (the theorem rules out no model size; ``value`` is then 0).
     """
-    L = _require_positive("L", L)
+    L = _require_lipschitz("L", L)
     n = _require_count("n", n)
     d = _require_count("d", d)
     eps = _require_unit_interval("eps", eps)
@@ -586,7 +599,7 @@ def min_params_for_lipschitz(
 
 def min_params_heuristic(L: float, n: int, d: int) -> float:
     """Parameters the informal law asks for a fit with Lip <= L: p = n d / L^2."""
-    L = _require_positive("L", L)
+    L = _require_lipschitz("L", L)
     n = _require_count("n", n)
     d = _require_count("d", d)
     return n * d / L**2
@@ -612,7 +625,7 @@ def max_samples_for_lipschitz(
     Theorem 3 only speaks for n satisfying its hypothesis; when n_max is below the
     smallest such n, ``valid`` is false and the reason says so.
     """
-    L = _require_positive("L", L)
+    L = _require_lipschitz("L", L)
     p = _require_count("p", p)
     d = _require_count("d", d)
     eps = _require_unit_interval("eps", eps)
@@ -636,7 +649,7 @@ def max_samples_for_lipschitz(
 
 def max_samples_heuristic(L: float, p: int, d: int) -> float:
     """Largest n the informal law lets p parameters fit with Lip <= L: n = p L^2 / d."""
-    L = _require_positive("L", L)
+    L = _require_lipschitz("L", L)
     p = _require_count("p", p)
     d = _require_count("d", d)
     return p * L**2 / d
@@ -739,7 +752,7 @@ def preset_report(name: str, L: float = 1.0) -> PresetReport:
     """
     if name not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")
-    L = _require_positive("L", L)
+    L = _require_lipschitz("L", L)
     preset = PRESETS[name]
     return PresetReport(
         preset=preset,
@@ -802,7 +815,7 @@ def law_summary(
         if p > _LARGEST_COUNT:
             raise ValueError(f"k = {float(k):.3g} gives more than 1e300 parameters (k·d + 2k)")
     p = _require_count("p", p)
-    L = _require_positive("target_lipschitz", target_lipschitz)
+    L = _require_lipschitz("target_lipschitz", target_lipschitz)
     bound = universal_lower_bound(n, d, p, eps, delta, c, W, J, mixtures)
     rows = [
         LawRow(

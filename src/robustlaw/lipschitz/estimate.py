@@ -110,6 +110,7 @@ SHARES = {
     "lipsdp": 2.0,
     "pattern_enum": 1.0,
     "pattern_sdp": 1.0,
+    "deep_exact": 6.0,
     "deep_bnb": 6.0,
 }
 #: Weight of a method not in :data:`SHARES` (the closed forms and the simple lower bounds).

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from robustlaw._spawn import available_cores
 from robustlaw.sweep.plan import Batch
 from robustlaw.sweep.records import TrialRecord
 from robustlaw.sweep.run import Runner, failed_records, run_batch
@@ -50,14 +51,6 @@ class BatchResult:
 
     batch: Batch
     records: list[TrialRecord]
-
-
-def available_cores() -> int:
-    """CPU cores this process may use (its affinity mask where the OS has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return max(1, os.cpu_count() or 1)
 
 
 class Executor(ABC):
